@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod kdf;
+pub mod kem;
+pub mod registry;
+pub mod secret;
+
+pub use error::{Error, Result};
+pub use secret::SecretBytes;
