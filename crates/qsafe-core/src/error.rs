@@ -72,15 +72,33 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn length(what: &'static str, alg: &'static str, expected: usize, got: usize) -> Self {
-        Error::Length { what, alg, expected: expected.to_string(), got }
+    pub(crate) fn length(
+        what: &'static str,
+        alg: &'static str,
+        expected: usize,
+        got: usize,
+    ) -> Self {
+        Error::Length {
+            what,
+            alg,
+            expected: expected.to_string(),
+            got,
+        }
     }
 
     pub(crate) fn bad_public(alg: &'static str, reason: &'static str) -> Self {
-        Error::InvalidKey { what: "public key", alg, reason }
+        Error::InvalidKey {
+            what: "public key",
+            alg,
+            reason,
+        }
     }
 
     pub(crate) fn bad_private(alg: &'static str, reason: &'static str) -> Self {
-        Error::InvalidKey { what: "private key", alg, reason }
+        Error::InvalidKey {
+            what: "private key",
+            alg,
+            reason,
+        }
     }
 }

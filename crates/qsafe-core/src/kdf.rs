@@ -43,16 +43,28 @@ impl Hkdf {
 
     /// `HKDF-Extract(salt, ikm)`; an empty salt means `Nh` zero bytes (RFC 5869 §2.2).
     pub fn extract(self, salt: &[u8], ikm: &[u8]) -> Prk {
-        Prk { alg: self, prk: hkdf::Salt::new(self.aws(), salt).extract(ikm) }
+        Prk {
+            alg: self,
+            prk: hkdf::Salt::new(self.aws(), salt).extract(ikm),
+        }
     }
 
     /// A PRK given as bytes (for vectors that start after Extract).
     pub fn prk_from_bytes(self, prk: &[u8]) -> Prk {
-        Prk { alg: self, prk: hkdf::Prk::new_less_safe(self.aws(), prk) }
+        Prk {
+            alg: self,
+            prk: hkdf::Prk::new_less_safe(self.aws(), prk),
+        }
     }
 
     /// One-shot Extract-then-Expand.
-    pub fn derive(self, salt: &[u8], ikm: &[u8], info: &[&[u8]], len: usize) -> Result<SecretBytes> {
+    pub fn derive(
+        self,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[&[u8]],
+        len: usize,
+    ) -> Result<SecretBytes> {
         self.extract(salt, ikm).expand(info, len)
     }
 }
@@ -74,7 +86,10 @@ impl Prk {
     /// Fails when `len > 255 * Nh`.
     pub fn expand(&self, info: &[&[u8]], len: usize) -> Result<SecretBytes> {
         if len > 255 * self.alg.hash_len() {
-            return Err(Error::Unsupported { alg: "hkdf", what: "output longer than 255 * hash length" });
+            return Err(Error::Unsupported {
+                alg: "hkdf",
+                what: "output longer than 255 * hash length",
+            });
         }
         let mut out = vec![0u8; len];
         self.prk
@@ -92,7 +107,9 @@ impl Prk {
 
 /// RFC 9180 §4 `LabeledExtract(salt, label, ikm)` under `suite_id`.
 pub fn labeled_extract(alg: Hkdf, suite_id: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> Prk {
-    let mut labeled = zeroize::Zeroizing::new(Vec::with_capacity(7 + suite_id.len() + label.len() + ikm.len()));
+    let mut labeled = zeroize::Zeroizing::new(Vec::with_capacity(
+        7 + suite_id.len() + label.len() + ikm.len(),
+    ));
     labeled.extend_from_slice(b"HPKE-v1");
     labeled.extend_from_slice(suite_id);
     labeled.extend_from_slice(label);
@@ -101,7 +118,16 @@ pub fn labeled_extract(alg: Hkdf, suite_id: &[u8], salt: &[u8], label: &[u8], ik
 }
 
 /// RFC 9180 §4 `LabeledExpand(prk, label, info, L)` under `suite_id`.
-pub fn labeled_expand(prk: &Prk, suite_id: &[u8], label: &[u8], info: &[u8], len: usize) -> Result<SecretBytes> {
-    let l = u16::try_from(len).map_err(|_| Error::Unsupported { alg: "hpke", what: "output over 65535 bytes" })?;
+pub fn labeled_expand(
+    prk: &Prk,
+    suite_id: &[u8],
+    label: &[u8],
+    info: &[u8],
+    len: usize,
+) -> Result<SecretBytes> {
+    let l = u16::try_from(len).map_err(|_| Error::Unsupported {
+        alg: "hpke",
+        what: "output over 65535 bytes",
+    })?;
     prk.expand(&[&l.to_be_bytes(), b"HPKE-v1", suite_id, label, info], len)
 }

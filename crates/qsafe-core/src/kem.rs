@@ -38,8 +38,14 @@ fn shape(alg: &'static Algorithm) -> Result<Shape> {
         AlgId::X25519 => Ok(Shape::Dh(Curve::X25519)),
         AlgId::P256 => Ok(Shape::Dh(Curve::P256)),
         AlgId::P384 => Ok(Shape::Dh(Curve::P384)),
-        _ if alg.kind == Kind::Kem => Err(Error::Unsupported { alg: alg.id, what: "this build" }),
-        _ => Err(Error::WrongKind { alg: alg.id, expected: Kind::Kem }),
+        _ if alg.kind == Kind::Kem => Err(Error::Unsupported {
+            alg: alg.id,
+            what: "this build",
+        }),
+        _ => Err(Error::WrongKind {
+            alg: alg.id,
+            expected: Kind::Kem,
+        }),
     }
 }
 
@@ -58,7 +64,10 @@ pub struct EncapsulationKey {
 
 impl core::fmt::Debug for EncapsulationKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("EncapsulationKey").field("alg", &self.alg.id).field("len", &self.bytes.len()).finish()
+        f.debug_struct("EncapsulationKey")
+            .field("alg", &self.alg.id)
+            .field("len", &self.bytes.len())
+            .finish()
     }
 }
 
@@ -70,7 +79,11 @@ impl EncapsulationKey {
             Shape::Dh(curve) => PublicInner::Dh(ecdh::PublicKey::from_bytes(curve, bytes)?),
             Shape::Hybrid(spec) => PublicInner::Hybrid(hybrid::PublicKey::from_bytes(spec, bytes)?),
         };
-        Ok(EncapsulationKey { alg, bytes: bytes.to_vec(), inner })
+        Ok(EncapsulationKey {
+            alg,
+            bytes: bytes.to_vec(),
+            inner,
+        })
     }
 
     /// The algorithm.
@@ -104,7 +117,11 @@ impl EncapsulationKey {
             PublicInner::MlKem(pk) => pk.encapsulate_derand(randomness),
             PublicInner::Dh(pk) => {
                 let curve = dh_curve(self.alg)?;
-                dhkem::encapsulate_with(&ecdh::PrivateKey::from_scalar(curve, randomness)?, pk, curve)
+                dhkem::encapsulate_with(
+                    &ecdh::PrivateKey::from_scalar(curve, randomness)?,
+                    pk,
+                    curve,
+                )
             }
             PublicInner::Hybrid(pk) => pk.encapsulate_derand(randomness),
         }
@@ -132,7 +149,9 @@ pub struct DecapsulationKey {
 
 impl core::fmt::Debug for DecapsulationKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("DecapsulationKey").field("alg", &self.alg.id).finish_non_exhaustive()
+        f.debug_struct("DecapsulationKey")
+            .field("alg", &self.alg.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -157,7 +176,9 @@ impl DecapsulationKey {
         let inner = match shape(alg)? {
             Shape::MlKem(level) => PrivateInner::MlKem(mlkem::PrivateKey::from_seed(level, seed)?),
             Shape::Dh(curve) => PrivateInner::Dh(ecdh::PrivateKey::from_scalar(curve, seed)?),
-            Shape::Hybrid(spec) => PrivateInner::Hybrid(hybrid::PrivateKey::from_stored(spec, seed)?),
+            Shape::Hybrid(spec) => {
+                PrivateInner::Hybrid(hybrid::PrivateKey::from_stored(spec, seed)?)
+            }
         };
         Ok(DecapsulationKey { alg, inner })
     }
@@ -166,13 +187,18 @@ impl DecapsulationKey {
     /// decapsulation key (checked per FIPS 203 §7.3).
     pub fn from_private_bytes(alg: &'static Algorithm, bytes: &[u8]) -> Result<Self> {
         match shape(alg)? {
-            Shape::MlKem(level) if bytes.len() == level.expanded_len() => {
-                Ok(DecapsulationKey { alg, inner: PrivateInner::MlKem(mlkem::PrivateKey::from_expanded(level, bytes)?) })
-            }
+            Shape::MlKem(level) if bytes.len() == level.expanded_len() => Ok(DecapsulationKey {
+                alg,
+                inner: PrivateInner::MlKem(mlkem::PrivateKey::from_expanded(level, bytes)?),
+            }),
             Shape::MlKem(level) if bytes.len() != mlkem::SEED_LEN => Err(Error::Length {
                 what: "private key",
                 alg: alg.id,
-                expected: format!("{} (seed d ‖ z) or {} (expanded)", mlkem::SEED_LEN, level.expanded_len()),
+                expected: format!(
+                    "{} (seed d ‖ z) or {} (expanded)",
+                    mlkem::SEED_LEN,
+                    level.expanded_len()
+                ),
                 got: bytes.len(),
             }),
             _ => Self::from_seed(alg, bytes),
@@ -188,7 +214,9 @@ impl DecapsulationKey {
     /// expanded form return the expanded key).
     pub fn private_bytes(&self) -> Result<SecretBytes> {
         match &self.inner {
-            PrivateInner::MlKem(sk) => Ok(SecretBytes::from_slice(sk.seed().unwrap_or(sk.expanded()))),
+            PrivateInner::MlKem(sk) => {
+                Ok(SecretBytes::from_slice(sk.seed().unwrap_or(sk.expanded())))
+            }
             PrivateInner::Dh(sk) => sk.scalar(),
             PrivateInner::Hybrid(sk) => Ok(SecretBytes::from_slice(sk.stored())),
         }
@@ -243,16 +271,32 @@ mod tests {
     #[test]
     fn every_kem_round_trips_and_matches_registry_sizes() {
         let mut n = 0;
-        for alg in ALL.iter().copied().filter(|a| a.kind == Kind::Kem && a.is_available()) {
+        for alg in ALL
+            .iter()
+            .copied()
+            .filter(|a| a.kind == Kind::Kem && a.is_available())
+        {
             let sk = DecapsulationKey::generate(alg).unwrap();
             let pk = sk.encapsulation_key().unwrap();
             let (ct, ss) = pk.encapsulate().unwrap();
             assert_eq!(sk.decapsulate(&ct).unwrap(), ss, "{}", alg.id);
-            assert_eq!(Some(pk.as_bytes().len()), alg.sizes.public_key, "{} pk", alg.id);
+            assert_eq!(
+                Some(pk.as_bytes().len()),
+                alg.sizes.public_key,
+                "{} pk",
+                alg.id
+            );
             assert_eq!(Some(ct.len()), alg.sizes.ciphertext, "{} ct", alg.id);
             assert_eq!(Some(ss.len()), alg.sizes.shared_secret, "{} ss", alg.id);
-            assert_eq!(Some(sk.private_bytes().unwrap().len()), alg.sizes.private_key, "{} sk", alg.id);
-            let again = DecapsulationKey::from_private_bytes(alg, sk.private_bytes().unwrap().expose()).unwrap();
+            assert_eq!(
+                Some(sk.private_bytes().unwrap().len()),
+                alg.sizes.private_key,
+                "{} sk",
+                alg.id
+            );
+            let again =
+                DecapsulationKey::from_private_bytes(alg, sk.private_bytes().unwrap().expose())
+                    .unwrap();
             assert_eq!(again.public_bytes(), sk.public_bytes(), "{}", alg.id);
             n += 1;
         }
@@ -265,7 +309,11 @@ mod tests {
             let sk = DecapsulationKey::generate(alg).unwrap();
             let pk = sk.public_bytes();
             for cut in [0, 1, pk.len() / 2, pk.len() - 1] {
-                assert!(EncapsulationKey::from_bytes(alg, &pk[..cut]).is_err(), "{}", alg.id);
+                assert!(
+                    EncapsulationKey::from_bytes(alg, &pk[..cut]).is_err(),
+                    "{}",
+                    alg.id
+                );
             }
             let (ct, _) = sk.encapsulation_key().unwrap().encapsulate().unwrap();
             for cut in [0, 1, ct.len() - 1] {

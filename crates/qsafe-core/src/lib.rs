@@ -5,6 +5,7 @@ pub mod kdf;
 pub mod kem;
 pub mod registry;
 pub mod secret;
+pub mod sig;
 
 pub use error::{Error, Result};
 pub use secret::SecretBytes;

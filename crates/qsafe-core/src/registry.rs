@@ -483,7 +483,10 @@ pub static SUITES: &[&Suite] = &[&SUITE_DEFAULT, &SUITE_CNSA2];
 
 /// Looks a suite up by name.
 pub fn suite(id: &str) -> Option<&'static Suite> {
-    SUITES.iter().copied().find(|s| s.id.eq_ignore_ascii_case(id))
+    SUITES
+        .iter()
+        .copied()
+        .find(|s| s.id.eq_ignore_ascii_case(id))
 }
 
 #[cfg(test)]
@@ -494,7 +497,11 @@ mod tests {
     fn ids_are_unique_lowercase_and_resolvable() {
         for (i, a) in ALL.iter().enumerate() {
             assert_eq!(a.id, a.id.to_ascii_lowercase());
-            assert!(ALL.iter().skip(i + 1).all(|b| b.id != a.id), "duplicate {}", a.id);
+            assert!(
+                ALL.iter().skip(i + 1).all(|b| b.id != a.id),
+                "duplicate {}",
+                a.id
+            );
             assert_eq!(by_id(a.id).map(|b| b.id), Some(a.id));
         }
         assert!(by_id("kyber1024").is_none());
@@ -520,14 +527,21 @@ mod tests {
     fn oid_lookup_distinguishes_curves() {
         let p384 = by_oid("1.2.840.10045.2.1", Some("1.3.132.0.34"), Kind::Kem);
         assert_eq!(p384.map(|a| a.id), Some("p384"));
-        let p256 = by_oid("1.2.840.10045.2.1", Some("1.2.840.10045.3.1.7"), Kind::Signature);
+        let p256 = by_oid(
+            "1.2.840.10045.2.1",
+            Some("1.2.840.10045.3.1.7"),
+            Kind::Signature,
+        );
         assert_eq!(p256.map(|a| a.id), Some("ecdsa-p256-sha256"));
     }
 
     #[test]
     fn suites_match_the_design() {
         let cnsa = suite("cnsa2").map(|s| (s.kem.id, s.signature.id, s.hash.id));
-        assert_eq!(cnsa, Some(("mlkem1024-p384", "mldsa87-ecdsa-p384-sha512", "sha-384")));
+        assert_eq!(
+            cnsa,
+            Some(("mlkem1024-p384", "mldsa87-ecdsa-p384-sha512", "sha-384"))
+        );
         assert_eq!(SUITE_DEFAULT.kem.id, "x-wing");
     }
 }

@@ -2,9 +2,9 @@
 //! registry, kept as baselines and for HPKE.
 
 use super::ecdh::{Curve, PrivateKey, PublicKey};
+use crate::Result;
 use crate::kdf::{self, Hkdf};
 use crate::secret::SecretBytes;
-use crate::Result;
 
 fn params(curve: Curve) -> (u16, Hkdf, usize) {
     match curve {
@@ -20,7 +20,12 @@ fn suite_id(kem_id: u16) -> [u8; 5] {
 }
 
 /// `ExtractAndExpand(dh, enc ‖ pkRm)`.
-fn extract_and_expand(curve: Curve, dh: &SecretBytes, enc: &[u8], pk_r: &[u8]) -> Result<SecretBytes> {
+fn extract_and_expand(
+    curve: Curve,
+    dh: &SecretBytes,
+    enc: &[u8],
+    pk_r: &[u8],
+) -> Result<SecretBytes> {
     let (kem_id, kdf_alg, n_secret) = params(curve);
     let sid = suite_id(kem_id);
     let prk = kdf::labeled_extract(kdf_alg, &sid, b"", b"eae_prk", dh.expose());
@@ -31,7 +36,11 @@ fn extract_and_expand(curve: Curve, dh: &SecretBytes, enc: &[u8], pk_r: &[u8]) -
 }
 
 /// `Encap(pkR)` with the given ephemeral key (random, or derived for vectors).
-pub(crate) fn encapsulate_with(eph: &PrivateKey, pk_r: &PublicKey, curve: Curve) -> Result<(Vec<u8>, SecretBytes)> {
+pub(crate) fn encapsulate_with(
+    eph: &PrivateKey,
+    pk_r: &PublicKey,
+    curve: Curve,
+) -> Result<(Vec<u8>, SecretBytes)> {
     let dh = eph.agree(pk_r)?;
     let enc = eph.public().bytes().to_vec();
     let ss = extract_and_expand(curve, &dh, &enc, pk_r.bytes())?;

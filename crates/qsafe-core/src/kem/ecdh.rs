@@ -21,7 +21,8 @@ pub(crate) enum Curve {
 
 const SECP256R1: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const SECP384R1: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const SECP384R1: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.132.0.34");
 
 impl Curve {
     fn aws(self) -> &'static agreement::Algorithm {
@@ -74,16 +75,28 @@ pub(crate) struct PublicKey {
 impl PublicKey {
     pub(crate) fn from_bytes(curve: Curve, bytes: &[u8]) -> Result<Self> {
         if bytes.len() != curve.public_len() {
-            return Err(Error::length("public key", curve.name(), curve.public_len(), bytes.len()));
+            return Err(Error::length(
+                "public key",
+                curve.name(),
+                curve.public_len(),
+                bytes.len(),
+            ));
         }
         if curve != Curve::X25519 && bytes.first() != Some(&0x04) {
-            return Err(Error::bad_public(curve.name(), "not an uncompressed SEC 1 point"));
+            return Err(Error::bad_public(
+                curve.name(),
+                "not an uncompressed SEC 1 point",
+            ));
         }
-        let parsed = agreement::ParsedPublicKey::try_from(&UnparsedPublicKey::new(curve.aws(), bytes));
+        let parsed =
+            agreement::ParsedPublicKey::try_from(&UnparsedPublicKey::new(curve.aws(), bytes));
         if parsed.is_err() {
             return Err(Error::bad_public(curve.name(), "not a point on the curve"));
         }
-        Ok(PublicKey { curve, bytes: bytes.to_vec() })
+        Ok(PublicKey {
+            curve,
+            bytes: bytes.to_vec(),
+        })
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -100,7 +113,8 @@ pub(crate) struct PrivateKey {
 
 impl PrivateKey {
     pub(crate) fn generate(curve: Curve) -> Result<Self> {
-        let aws = agreement::PrivateKey::generate(curve.aws()).map_err(|_| Error::Internal("ecdh keygen"))?;
+        let aws = agreement::PrivateKey::generate(curve.aws())
+            .map_err(|_| Error::Internal("ecdh keygen"))?;
         Self::wrap(curve, aws)
     }
 
@@ -108,7 +122,12 @@ impl PrivateKey {
     /// `[1, n-1]` for the NIST curves.
     pub(crate) fn from_scalar(curve: Curve, scalar: &[u8]) -> Result<Self> {
         if scalar.len() != curve.scalar_len() {
-            return Err(Error::length("private key", curve.name(), curve.scalar_len(), scalar.len()));
+            return Err(Error::length(
+                "private key",
+                curve.name(),
+                curve.scalar_len(),
+                scalar.len(),
+            ));
         }
         let aws = agreement::PrivateKey::from_private_key(curve.aws(), scalar)
             .map_err(|_| Error::bad_private(curve.name(), "scalar out of range"))?;
@@ -131,15 +150,23 @@ impl PrivateKey {
         let me = Self::from_scalar(curve, key.private_key)?;
         if let Some(pk) = key.public_key {
             if pk != me.public.bytes() {
-                return Err(Error::bad_private(name, "ECPrivateKey public key does not match"));
+                return Err(Error::bad_private(
+                    name,
+                    "ECPrivateKey public key does not match",
+                ));
             }
         }
         Ok(me)
     }
 
     fn wrap(curve: Curve, aws: agreement::PrivateKey) -> Result<Self> {
-        let pk = aws.compute_public_key().map_err(|_| Error::Internal("ecdh public key"))?;
-        let public = PublicKey { curve, bytes: pk.as_ref().to_vec() };
+        let pk = aws
+            .compute_public_key()
+            .map_err(|_| Error::Internal("ecdh public key"))?;
+        let public = PublicKey {
+            curve,
+            bytes: pk.as_ref().to_vec(),
+        };
         Ok(PrivateKey { curve, aws, public })
     }
 
@@ -174,7 +201,10 @@ impl PrivateKey {
             parameters: Some(sec1::EcParameters::NamedCurve(oid)),
             public_key: None,
         };
-        let der = Zeroizing::new(key.to_der().map_err(|_| Error::Internal("ECPrivateKey encode"))?);
+        let der = Zeroizing::new(
+            key.to_der()
+                .map_err(|_| Error::Internal("ECPrivateKey encode"))?,
+        );
         Ok(SecretBytes::from_slice(&der))
     }
 
@@ -182,7 +212,10 @@ impl PrivateKey {
     /// points not on the curve.
     pub(crate) fn agree(&self, peer: &PublicKey) -> Result<SecretBytes> {
         if peer.curve != self.curve {
-            return Err(Error::bad_public(self.curve.name(), "peer key is on another curve"));
+            return Err(Error::bad_public(
+                self.curve.name(),
+                "peer key is on another curve",
+            ));
         }
         agreement::agree(
             &self.aws,

@@ -104,7 +104,14 @@ impl Spec {
         mlkem::ENCAPS_RANDOMNESS_LEN + self.trad.scalar_len()
     }
 
-    fn combine(&self, ss_m: &SecretBytes, ss_t: &SecretBytes, ct_m: &[u8], ct_t: &[u8], pk_t: &[u8]) -> Result<SecretBytes> {
+    fn combine(
+        &self,
+        ss_m: &SecretBytes,
+        ss_t: &SecretBytes,
+        ct_m: &[u8],
+        ct_t: &[u8],
+        pk_t: &[u8],
+    ) -> Result<SecretBytes> {
         Ok(match self.combiner {
             Combiner::Sha3Label(label) => {
                 let mut h = digest::Context::new(&digest::SHA3_256);
@@ -164,7 +171,12 @@ impl PublicKey {
     pub(crate) fn encapsulate_derand(&self, eseed: &[u8]) -> Result<(Vec<u8>, SecretBytes)> {
         let id = self.spec.alg.id;
         if eseed.len() != self.spec.encaps_randomness_len() {
-            return Err(Error::length("encapsulation randomness", id, self.spec.encaps_randomness_len(), eseed.len()));
+            return Err(Error::length(
+                "encapsulation randomness",
+                id,
+                self.spec.encaps_randomness_len(),
+                eseed.len(),
+            ));
         }
         let (m, scalar) = eseed.split_at(mlkem::ENCAPS_RANDOMNESS_LEN);
         let eph = ecdh::PrivateKey::from_scalar(self.spec.trad, scalar)?;
@@ -172,10 +184,17 @@ impl PublicKey {
         self.finish_encaps(&eph, ct_m, &ss_m)
     }
 
-    fn finish_encaps(&self, eph: &ecdh::PrivateKey, mut ct_m: Vec<u8>, ss_m: &SecretBytes) -> Result<(Vec<u8>, SecretBytes)> {
+    fn finish_encaps(
+        &self,
+        eph: &ecdh::PrivateKey,
+        mut ct_m: Vec<u8>,
+        ss_m: &SecretBytes,
+    ) -> Result<(Vec<u8>, SecretBytes)> {
         let ss_t = eph.agree(&self.trad)?;
         let ct_t = eph.public().bytes();
-        let ss = self.spec.combine(ss_m, &ss_t, &ct_m, ct_t, self.trad.bytes())?;
+        let ss = self
+            .spec
+            .combine(ss_m, &ss_t, &ct_m, ct_t, self.trad.bytes())?;
         ct_m.extend_from_slice(ct_t);
         Ok((ct_m, ss))
     }
@@ -220,7 +239,12 @@ impl PrivateKey {
                 let (d_z, sk_x) = expanded.split_at(mlkem::SEED_LEN);
                 let pq = mlkem::PrivateKey::from_seed(spec.pq, d_z)?;
                 let trad = ecdh::PrivateKey::from_scalar(spec.trad, sk_x)?;
-                Ok(PrivateKey { spec, stored: Zeroizing::new(bytes.to_vec()), pq, trad })
+                Ok(PrivateKey {
+                    spec,
+                    stored: Zeroizing::new(bytes.to_vec()),
+                    pq,
+                    trad,
+                })
             }
             PrivateForm::Concat => {
                 let Some((seed, trad_sk)) = bytes.split_at_checked(mlkem::SEED_LEN) else {
@@ -239,13 +263,22 @@ impl PrivateKey {
         }
     }
 
-    fn assemble(spec: &'static Spec, pq: mlkem::PrivateKey, trad: ecdh::PrivateKey) -> Result<Self> {
+    fn assemble(
+        spec: &'static Spec,
+        pq: mlkem::PrivateKey,
+        trad: ecdh::PrivateKey,
+    ) -> Result<Self> {
         let seed = pq.seed().ok_or(Error::Internal("ml-kem seed"))?;
         let trad_sk = trad.to_ec_private_key_der()?;
         let mut stored = Zeroizing::new(Vec::with_capacity(seed.len() + trad_sk.len()));
         stored.extend_from_slice(seed);
         stored.extend_from_slice(trad_sk.expose());
-        Ok(PrivateKey { spec, stored, pq, trad })
+        Ok(PrivateKey {
+            spec,
+            stored,
+            pq,
+            trad,
+        })
     }
 
     pub(crate) fn stored(&self) -> &[u8] {
@@ -264,8 +297,10 @@ impl PrivateKey {
         }
         let (ct_m, ct_t) = ct.split_at(self.spec.pq.ciphertext_len());
         let ss_m = self.pq.decapsulate(ct_m)?;
-        let eph = ecdh::PublicKey::from_bytes(self.spec.trad, ct_t).map_err(|_| Error::Decapsulation)?;
+        let eph =
+            ecdh::PublicKey::from_bytes(self.spec.trad, ct_t).map_err(|_| Error::Decapsulation)?;
         let ss_t = self.trad.agree(&eph).map_err(|_| Error::Decapsulation)?;
-        self.spec.combine(&ss_m, &ss_t, ct_m, ct_t, self.trad.public().bytes())
+        self.spec
+            .combine(&ss_m, &ss_t, ct_m, ct_t, self.trad.public().bytes())
     }
 }

@@ -103,18 +103,30 @@ impl PublicKey {
     pub(crate) fn from_bytes(level: Level, ek: &[u8]) -> Result<Self> {
         let id = level.registry().id;
         if ek.len() != level.public_len() {
-            return Err(Error::length("encapsulation key", id, level.public_len(), ek.len()));
+            return Err(Error::length(
+                "encapsulation key",
+                id,
+                level.public_len(),
+                ek.len(),
+            ));
         }
         let valid = per_level!(level, m => {
             let ek = libcrux_ml_kem::MlKemPublicKey::try_from(ek).map_err(|_| Error::bad_public(id, "length"))?;
             m::validate_public_key(&ek)
         });
         if !valid {
-            return Err(Error::bad_public(id, "coefficient not reduced modulo q (FIPS 203 §7.2)"));
+            return Err(Error::bad_public(
+                id,
+                "coefficient not reduced modulo q (FIPS 203 §7.2)",
+            ));
         }
         let aws = aws::EncapsulationKey::new(level.aws(), ek)
             .map_err(|_| Error::bad_public(id, "rejected by aws-lc"))?;
-        Ok(PublicKey { level, bytes: ek.to_vec(), aws })
+        Ok(PublicKey {
+            level,
+            bytes: ek.to_vec(),
+            aws,
+        })
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -122,7 +134,10 @@ impl PublicKey {
     }
 
     pub(crate) fn encapsulate(&self) -> Result<(Vec<u8>, SecretBytes)> {
-        let (ct, ss) = self.aws.encapsulate().map_err(|_| Error::Internal("ml-kem encapsulate"))?;
+        let (ct, ss) = self
+            .aws
+            .encapsulate()
+            .map_err(|_| Error::Internal("ml-kem encapsulate"))?;
         Ok((ct.as_ref().to_vec(), SecretBytes::from_slice(ss.as_ref())))
     }
 
@@ -157,7 +172,8 @@ impl PrivateKey {
     pub(crate) fn from_seed(level: Level, seed: &[u8]) -> Result<Self> {
         let id = level.registry().id;
         let seed: Zeroizing<[u8; SEED_LEN]> = Zeroizing::new(
-            seed.try_into().map_err(|_| Error::length("seed (d ‖ z)", id, SEED_LEN, seed.len()))?,
+            seed.try_into()
+                .map_err(|_| Error::length("seed (d ‖ z)", id, SEED_LEN, seed.len()))?,
         );
         let (expanded, ek) = per_level!(level, m => {
             let (sk, pk) = m::generate_key_pair(*seed).into_parts();
@@ -176,15 +192,27 @@ impl PrivateKey {
     pub(crate) fn from_expanded(level: Level, dk: &[u8]) -> Result<Self> {
         let id = level.registry().id;
         if dk.len() != level.expanded_len() {
-            return Err(Error::length("expanded decapsulation key", id, level.expanded_len(), dk.len()));
+            return Err(Error::length(
+                "expanded decapsulation key",
+                id,
+                level.expanded_len(),
+                dk.len(),
+            ));
         }
         // dk = dk_PKE (384k) ‖ ek (384k + 32) ‖ H(ek) (32) ‖ z (32)
         let ek_len = level.public_len();
         let pke_len = ek_len - 32;
-        let ek = dk.get(pke_len..pke_len + ek_len).ok_or(Error::bad_private(id, "length"))?;
-        let h = dk.get(pke_len + ek_len..pke_len + ek_len + 32).ok_or(Error::bad_private(id, "length"))?;
+        let ek = dk
+            .get(pke_len..pke_len + ek_len)
+            .ok_or(Error::bad_private(id, "length"))?;
+        let h = dk
+            .get(pke_len + ek_len..pke_len + ek_len + 32)
+            .ok_or(Error::bad_private(id, "length"))?;
         if digest::digest(&digest::SHA3_256, ek).as_ref() != h {
-            return Err(Error::bad_private(id, "hash of the embedded encapsulation key does not match (FIPS 203 §7.3)"));
+            return Err(Error::bad_private(
+                id,
+                "hash of the embedded encapsulation key does not match (FIPS 203 §7.3)",
+            ));
         }
         Self::assemble(level, Zeroizing::new(dk.to_vec()), ek)
     }
@@ -195,7 +223,13 @@ impl PrivateKey {
             .map_err(|_| Error::bad_private(id, "embedded encapsulation key is invalid"))?;
         let aws = aws::DecapsulationKey::new(level.aws(), &expanded)
             .map_err(|_| Error::bad_private(id, "rejected by aws-lc"))?;
-        Ok(PrivateKey { level, seed: None, expanded, public, aws })
+        Ok(PrivateKey {
+            level,
+            seed: None,
+            expanded,
+            public,
+            aws,
+        })
     }
 
     pub(crate) fn seed(&self) -> Option<&[u8]> {
@@ -215,9 +249,17 @@ impl PrivateKey {
     pub(crate) fn decapsulate(&self, ct: &[u8]) -> Result<SecretBytes> {
         let id = self.level.registry().id;
         if ct.len() != self.level.ciphertext_len() {
-            return Err(Error::length("ciphertext", id, self.level.ciphertext_len(), ct.len()));
+            return Err(Error::length(
+                "ciphertext",
+                id,
+                self.level.ciphertext_len(),
+                ct.len(),
+            ));
         }
-        let ss = self.aws.decapsulate(aws::Ciphertext::from(ct)).map_err(|_| Error::Decapsulation)?;
+        let ss = self
+            .aws
+            .decapsulate(aws::Ciphertext::from(ct))
+            .map_err(|_| Error::Decapsulation)?;
         Ok(SecretBytes::from_slice(ss.as_ref()))
     }
 }
