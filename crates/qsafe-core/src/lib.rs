@@ -3,6 +3,7 @@
 pub mod error;
 pub mod kdf;
 pub mod kem;
+pub mod keys;
 pub mod registry;
 pub mod secret;
 pub mod sig;
