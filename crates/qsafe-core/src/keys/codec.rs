@@ -236,23 +236,20 @@ fn open_envelope(der: &[u8]) -> Result<(&'static Algorithm, &[u8])> {
     Ok((alg, env.key.as_bytes()))
 }
 
+/// Finds the registry entry for an `AlgorithmIdentifier`. `kind` only breaks ties (EC keys
+/// serve both ECDH and ECDSA); a key of the other kind is still found so that the caller can
+/// say "this is a signature key" instead of "unknown OID".
 fn lookup(alg_id: &AlgorithmIdentifierRef<'_>, kind: Option<Kind>) -> Result<&'static Algorithm> {
     let key_oid = alg_id.oid.to_string();
     let params = alg_id.parameters_oid().ok().map(|o| o.to_string());
     let kinds: &[Kind] = match kind {
-        Some(Kind::Kem) => &[Kind::Kem],
-        Some(Kind::Signature) => &[Kind::Signature],
+        Some(Kind::Signature) => &[Kind::Signature, Kind::Kem],
         _ => &[Kind::Kem, Kind::Signature],
     };
-    kinds
-        .iter()
-        .find_map(|k| registry::by_oid(&key_oid, params.as_deref(), *k))
-        .ok_or_else(|| {
-            Error::UnknownAlgorithm(format!(
-                "OID {key_oid}{}",
-                params.map(|p| format!(" ({p})")).unwrap_or_default()
-            ))
-        })
+    kinds.iter().find_map(|k| registry::by_oid(&key_oid, params.as_deref(), *k)).ok_or_else(|| {
+        let curve = params.map(|p| format!(" ({p})")).unwrap_or_default();
+        Error::UnknownAlgorithm(format!("OID {key_oid}{curve}"))
+    })
 }
 
 fn private_from_inner(alg: &'static Algorithm, inner: &[u8]) -> Result<PrivateKey> {

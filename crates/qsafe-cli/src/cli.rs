@@ -1,0 +1,215 @@
+//! Command-line grammar (`qsafe <noun> <verb>`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "qsafe", version, about = "Hybrid post-quantum protection for AI workloads", long_about = None)]
+pub struct Cli {
+    /// Print exactly one JSON document on stdout (logs stay on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List the algorithm registry.
+    Algs(AlgsArgs),
+    /// Generate, convert and inspect keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Key encapsulation with a KEM public key.
+    #[command(subcommand)]
+    Kem(KemCommand),
+    /// Sign a file.
+    Sign(SignArgs),
+    /// Verify a signature over a file.
+    Verify(VerifyArgs),
+    /// Measure primitive costs and encoding sizes on this machine.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct AlgsArgs {
+    /// Only algorithms of this kind.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    Kem,
+    Signature,
+    Aead,
+    Kdf,
+    Hash,
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Generate a key pair: PATH (private, mode 0600) and PATH.pub.
+    Gen(KeyGenArgs),
+    /// Write the public key of a private key.
+    Pub(KeyPubArgs),
+    /// Re-encode a key (private or public) as raw bytes, DER or PEM.
+    Export(KeyExportArgs),
+    /// Read a raw, DER or PEM key and write it as qsafe PEM.
+    Import(KeyImportArgs),
+    /// Show a key's algorithm, sizes and fingerprint.
+    Info(KeyInfoArgs),
+}
+
+#[derive(Args)]
+pub struct KeyGenArgs {
+    /// Algorithm id (see `qsafe algs`).
+    #[arg(long)]
+    pub alg: String,
+    /// Deterministic generation from this seed (hex), as the algorithm's standard defines.
+    #[arg(long, value_name = "HEX")]
+    pub seed: Option<String>,
+    /// Private key path; the public key goes to PATH.pub.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args)]
+pub struct KeyPubArgs {
+    /// Private key file (PEM or DER).
+    pub private: PathBuf,
+    /// Output path (default stdout).
+    #[arg(short, long, value_name = "PATH", default_value = "-")]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Raw,
+    Der,
+    Pem,
+}
+
+#[derive(Args)]
+pub struct KeyExportArgs {
+    /// Key file (private or public, PEM or DER).
+    pub key: PathBuf,
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Output path (default stdout; binary formats are refused on a terminal).
+    #[arg(short, long, value_name = "PATH", default_value = "-")]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args)]
+pub struct KeyImportArgs {
+    /// Algorithm id of the key.
+    #[arg(long)]
+    pub alg: String,
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// The input is a private key (otherwise public).
+    #[arg(long)]
+    pub private: bool,
+    /// Input file (`-` for stdin).
+    pub file: PathBuf,
+    /// Output PEM path.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args)]
+pub struct KeyInfoArgs {
+    /// Key file (private or public).
+    pub key: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub enum KemCommand {
+    /// Encapsulate a fresh shared secret to a public key.
+    Encap(EncapArgs),
+    /// Recover the shared secret from a ciphertext.
+    Decap(DecapArgs),
+}
+
+#[derive(Args)]
+pub struct EncapArgs {
+    /// Recipient public key.
+    #[arg(long, value_name = "PUBLIC")]
+    pub to: PathBuf,
+    /// Where to write the ciphertext.
+    #[arg(long, value_name = "OUT")]
+    pub ciphertext: PathBuf,
+    /// Where to write the shared secret (mode 0600).
+    #[arg(long, value_name = "OUT")]
+    pub secret: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args)]
+pub struct DecapArgs {
+    /// Private key.
+    #[arg(long, value_name = "PRIVATE")]
+    pub key: PathBuf,
+    /// Ciphertext file.
+    #[arg(long, value_name = "IN")]
+    pub ciphertext: PathBuf,
+    /// Where to write the shared secret (mode 0600).
+    #[arg(long, value_name = "OUT")]
+    pub secret: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args)]
+pub struct SignArgs {
+    /// Private signing key.
+    #[arg(long, value_name = "PRIVATE")]
+    pub key: PathBuf,
+    /// Context string (hex), at most 255 bytes; ML-DSA and composite only.
+    #[arg(long, value_name = "HEX")]
+    pub context: Option<String>,
+    /// Signature output (default MESSAGE.sig; `-` for stdout).
+    #[arg(short, long, value_name = "SIG")]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub force: bool,
+    /// File to sign (`-` for stdin).
+    pub message: PathBuf,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// Public key.
+    #[arg(long, value_name = "PUBLIC")]
+    pub key: PathBuf,
+    /// Context string (hex) the signer used.
+    #[arg(long, value_name = "HEX")]
+    pub context: Option<String>,
+    /// Signature file.
+    #[arg(long, value_name = "SIG")]
+    pub signature: PathBuf,
+    /// Signed file (`-` for stdin).
+    pub message: PathBuf,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Fewer iterations: finishes in seconds, with wider error bars.
+    #[arg(long)]
+    pub quick: bool,
+}

@@ -1,0 +1,98 @@
+//! Command handlers. Each parses its inputs, calls `qsafe-core`, and prints.
+
+mod algs;
+mod bench;
+mod kem;
+mod key;
+mod sign;
+
+use std::path::Path;
+
+use qsafe_core::keys::{PrivateKey, PublicKey, codec};
+use qsafe_core::registry::Kind;
+
+use crate::cli::{Cli, Command, KemCommand, KeyCommand};
+use crate::failure::{Failure, Outcome};
+use crate::io::read_input;
+
+/// Output settings shared by all commands.
+#[derive(Clone, Copy)]
+pub struct Out {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Out {
+    /// Prints a human line on stdout unless `--json` or `--quiet`.
+    pub fn say(&self, line: impl AsRef<str>) {
+        if !self.json && !self.quiet {
+            let _ = crate::io::emit(&format!("{}\n", line.as_ref()));
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Outcome {
+    let out = Out {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+    match cli.command {
+        Command::Algs(a) => algs::run(out, a),
+        Command::Key(KeyCommand::Gen(a)) => key::generate(out, a),
+        Command::Key(KeyCommand::Pub(a)) => key::public(out, a),
+        Command::Key(KeyCommand::Export(a)) => key::export(out, a),
+        Command::Key(KeyCommand::Import(a)) => key::import(out, a),
+        Command::Key(KeyCommand::Info(a)) => key::info(out, a),
+        Command::Kem(KemCommand::Encap(a)) => kem::encap(out, a),
+        Command::Kem(KemCommand::Decap(a)) => kem::decap(out, a),
+        Command::Sign(a) => sign::sign(out, a),
+        Command::Verify(a) => sign::verify(out, a),
+        Command::Bench(a) => bench::run(out, a),
+    }
+}
+
+/// True when the bytes look like a private key file (PEM label or PKCS #8 / envelope DER).
+fn is_private(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes.get(..bytes.len().min(64)).unwrap_or_default());
+    if text.trim_start().starts_with("-----BEGIN") {
+        return text.contains("PRIVATE KEY");
+    }
+    codec::private_from_bytes(bytes, None).is_ok()
+}
+
+/// Loads a private key, naming the file in any error.
+pub fn load_private(path: &Path, kind: Option<Kind>) -> Outcome<PrivateKey> {
+    let bytes = zeroize::Zeroizing::new(read_input(path)?);
+    if !is_private(&bytes) {
+        return Err(Failure::error(
+            format!("{} is not a private key", path.display()),
+            "pass the private key file written by `qsafe key gen` (not the .pub)",
+        ));
+    }
+    codec::private_from_bytes(&bytes, kind)
+        .map_err(|e| Failure::core(format!("reading {}", path.display()), e))
+}
+
+/// Loads a public key; a private key file is accepted too and its public half used.
+pub fn load_public(path: &Path, kind: Option<Kind>) -> Outcome<PublicKey> {
+    let bytes = read_input(path)?;
+    if is_private(&bytes) {
+        let sk = codec::private_from_bytes(&bytes, kind)
+            .map_err(|e| Failure::core(format!("reading {}", path.display()), e))?;
+        return sk
+            .public_key()
+            .map_err(|e| Failure::core(format!("reading {}", path.display()), e));
+    }
+    codec::public_from_bytes(&bytes, kind)
+        .map_err(|e| Failure::core(format!("reading {}", path.display()), e))
+}
+
+/// Resolves `--alg`.
+pub fn algorithm(id: &str) -> Outcome<&'static qsafe_core::registry::Algorithm> {
+    qsafe_core::registry::by_id(id).ok_or_else(|| {
+        Failure::usage(
+            format!("unknown algorithm `{id}`"),
+            "run `qsafe algs` to list the supported algorithm ids",
+        )
+    })
+}

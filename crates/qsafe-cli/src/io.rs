@@ -1,0 +1,156 @@
+//! Reading inputs and writing outputs safely: `-` for stdin/stdout, no overwrite without
+//! `--force`, private material 0600, and files that appear only when complete (written beside
+//! the target, then renamed).
+
+use std::fs;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::failure::{Failure, Outcome};
+
+/// Reads a whole file, or stdin for `-`.
+pub fn read_input(path: &Path) -> Outcome<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf)?;
+        return Ok(buf);
+    }
+    fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Failure::error(
+            format!("{} does not exist", path.display()),
+            "check the path",
+        ),
+        _ => Failure::error(
+            format!("cannot read {}: {e}", path.display()),
+            "check the path and its permissions",
+        ),
+    })
+}
+
+/// Whether the bytes are meant for a person (text) or a program (binary).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    Text,
+    Binary,
+}
+
+/// How sensitive the output is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Sensitivity {
+    Public,
+    /// Written with mode 0600.
+    Secret,
+}
+
+/// Writes `bytes` to `path` (`-` = stdout).
+pub fn write_output(
+    path: &Path,
+    bytes: &[u8],
+    content: Content,
+    sensitivity: Sensitivity,
+    force: bool,
+) -> Outcome {
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout();
+        if content == Content::Binary && out.is_terminal() {
+            return Err(Failure::usage(
+                "refusing to write binary output to a terminal",
+                "redirect it (`> file`) or pass -o FILE",
+            ));
+        }
+        out.write_all(bytes)?;
+        out.flush()?;
+        return Ok(());
+    }
+    write_file_atomic(path, bytes, sensitivity, force)
+}
+
+fn write_file_atomic(path: &Path, bytes: &[u8], sensitivity: Sensitivity, force: bool) -> Outcome {
+    if !force && path.exists() {
+        return Err(Failure::error(
+            format!("{} already exists", path.display()),
+            "pass --force to overwrite it",
+        ));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.qsafe-tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(if sensitivity == Sensitivity::Secret {
+                0o600
+            } else {
+                0o644
+            });
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        if !force && path.exists() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "appeared while writing",
+            ));
+        }
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Failure::error(
+                format!("{} already exists", path.display()),
+                "pass --force to overwrite it",
+            ),
+            std::io::ErrorKind::NotFound => Failure::error(
+                format!("cannot write {}: directory does not exist", path.display()),
+                "create the directory first",
+            ),
+            _ => Failure::error(
+                format!("cannot write {}: {e}", path.display()),
+                "check the directory's permissions and free space",
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Parses a hex argument (`--seed`, `--context`), naming the flag on error.
+pub fn parse_hex(flag: &str, value: &str) -> Outcome<Vec<u8>> {
+    let clean: String = value
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    let clean = clean.strip_prefix("0x").unwrap_or(&clean);
+    hex::decode(clean).map_err(|e| {
+        Failure::usage(
+            format!("{flag} is not valid hex: {e}"),
+            format!("pass {flag} as hex digits, e.g. {flag} 00112233"),
+        )
+    })
+}
+
+/// Writes text to stdout; a closed pipe (`qsafe algs | head`) ends output quietly.
+pub fn emit(text: &str) -> Outcome {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(Failure::from),
+    }
+}
+
+/// Prints one JSON document on stdout.
+pub fn print_json(value: &serde_json::Value) -> Outcome {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::error(format!("json: {e}"), "report this"))?;
+    emit(&format!("{text}\n"))
+}
