@@ -1,6 +1,6 @@
 //! HKDF (RFC 5869) on aws-lc, with the labeled forms of RFC 9180 §4.
 
-use aws_lc_rs::hkdf;
+use aws_lc_rs::{hkdf, hmac};
 
 use crate::secret::SecretBytes;
 use crate::{Error, Result};
@@ -24,11 +24,29 @@ impl hkdf::KeyType for Len {
 }
 
 impl Hkdf {
+    /// From an HPKE KDF id (RFC 9180 §7.2).
+    pub fn from_hpke_id(id: u16) -> Option<Hkdf> {
+        match id {
+            0x0001 => Some(Hkdf::Sha256),
+            0x0002 => Some(Hkdf::Sha384),
+            0x0003 => Some(Hkdf::Sha512),
+            _ => None,
+        }
+    }
+
     fn aws(self) -> hkdf::Algorithm {
         match self {
             Hkdf::Sha256 => hkdf::HKDF_SHA256,
             Hkdf::Sha384 => hkdf::HKDF_SHA384,
             Hkdf::Sha512 => hkdf::HKDF_SHA512,
+        }
+    }
+
+    fn hmac(self) -> hmac::Algorithm {
+        match self {
+            Hkdf::Sha256 => hmac::HMAC_SHA256,
+            Hkdf::Sha384 => hmac::HMAC_SHA384,
+            Hkdf::Sha512 => hmac::HMAC_SHA512,
         }
     }
 
@@ -41,23 +59,31 @@ impl Hkdf {
         }
     }
 
-    /// `HKDF-Extract(salt, ikm)`; an empty salt means `Nh` zero bytes (RFC 5869 §2.2).
-    pub fn extract(self, salt: &[u8], ikm: &[u8]) -> Prk {
-        Prk {
-            alg: self,
-            prk: hkdf::Salt::new(self.aws(), salt).extract(ikm),
-        }
+    /// `HKDF-Extract(salt, ikm)`, returning the PRK bytes. By RFC 5869 §2.2 this is
+    /// `HMAC-Hash(salt, ikm)`; an empty salt equals `Nh` zero bytes as an HMAC key.
+    pub fn extract(self, salt: &[u8], ikm: &[u8]) -> SecretBytes {
+        let tag = hmac::sign(&hmac::Key::new(self.hmac(), salt), ikm);
+        SecretBytes::from_slice(tag.as_ref())
     }
 
-    /// A PRK given as bytes (for vectors that start after Extract).
-    pub fn prk_from_bytes(self, prk: &[u8]) -> Prk {
-        Prk {
-            alg: self,
-            prk: hkdf::Prk::new_less_safe(self.aws(), prk),
+    /// `HKDF-Expand(prk, info, len)`, `info` being the concatenation of the parts.
+    /// Fails when `len > 255 * Nh`.
+    pub fn expand(self, prk: &[u8], info: &[&[u8]], len: usize) -> Result<SecretBytes> {
+        if len > 255 * self.hash_len() {
+            return Err(Error::Unsupported {
+                alg: "hkdf",
+                what: "output longer than 255 * hash length",
+            });
         }
+        let mut out = vec![0u8; len];
+        hkdf::Prk::new_less_safe(self.aws(), prk)
+            .expand(info, Len(len))
+            .and_then(|okm| okm.fill(&mut out))
+            .map_err(|_| Error::Internal("hkdf expand"))?;
+        Ok(SecretBytes::new(out))
     }
 
-    /// One-shot Extract-then-Expand.
+    /// Extract-then-Expand in one step.
     pub fn derive(
         self,
         salt: &[u8],
@@ -65,48 +91,30 @@ impl Hkdf {
         info: &[&[u8]],
         len: usize,
     ) -> Result<SecretBytes> {
-        self.extract(salt, ikm).expand(info, len)
-    }
-}
-
-/// A pseudorandom key from `Extract`.
-pub struct Prk {
-    alg: Hkdf,
-    prk: hkdf::Prk,
-}
-
-impl core::fmt::Debug for Prk {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Prk({:?}, redacted)", self.alg)
-    }
-}
-
-impl Prk {
-    /// `HKDF-Expand(prk, info, len)`; `info` is the concatenation of the parts.
-    /// Fails when `len > 255 * Nh`.
-    pub fn expand(&self, info: &[&[u8]], len: usize) -> Result<SecretBytes> {
-        if len > 255 * self.alg.hash_len() {
+        if len > 255 * self.hash_len() {
             return Err(Error::Unsupported {
                 alg: "hkdf",
                 what: "output longer than 255 * hash length",
             });
         }
         let mut out = vec![0u8; len];
-        self.prk
+        hkdf::Salt::new(self.aws(), salt)
+            .extract(ikm)
             .expand(info, Len(len))
             .and_then(|okm| okm.fill(&mut out))
             .map_err(|_| Error::Internal("hkdf expand"))?;
         Ok(SecretBytes::new(out))
     }
-
-    /// The hash behind this PRK.
-    pub fn alg(&self) -> Hkdf {
-        self.alg
-    }
 }
 
 /// RFC 9180 §4 `LabeledExtract(salt, label, ikm)` under `suite_id`.
-pub fn labeled_extract(alg: Hkdf, suite_id: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> Prk {
+pub fn labeled_extract(
+    alg: Hkdf,
+    suite_id: &[u8],
+    salt: &[u8],
+    label: &[u8],
+    ikm: &[u8],
+) -> SecretBytes {
     let mut labeled = zeroize::Zeroizing::new(Vec::with_capacity(
         7 + suite_id.len() + label.len() + ikm.len(),
     ));
@@ -119,7 +127,8 @@ pub fn labeled_extract(alg: Hkdf, suite_id: &[u8], salt: &[u8], label: &[u8], ik
 
 /// RFC 9180 §4 `LabeledExpand(prk, label, info, L)` under `suite_id`.
 pub fn labeled_expand(
-    prk: &Prk,
+    alg: Hkdf,
+    prk: &[u8],
     suite_id: &[u8],
     label: &[u8],
     info: &[u8],
@@ -129,5 +138,36 @@ pub fn labeled_expand(
         alg: "hpke",
         what: "output over 65535 bytes",
     })?;
-    prk.expand(&[&l.to_be_bytes(), b"HPKE-v1", suite_id, label, info], len)
+    alg.expand(
+        prk,
+        &[&l.to_be_bytes(), b"HPKE-v1", suite_id, label, info],
+        len,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc5869_case_1() {
+        let ikm = [0x0bu8; 22];
+        let salt = hex::decode("000102030405060708090a0b0c").unwrap();
+        let info = hex::decode("f0f1f2f3f4f5f6f7f8f9").unwrap();
+        let prk = Hkdf::Sha256.extract(&salt, &ikm);
+        assert_eq!(
+            hex::encode(prk.expose()),
+            "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5"
+        );
+        let okm = Hkdf::Sha256.expand(prk.expose(), &[&info], 42).unwrap();
+        let expected =
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865";
+        assert_eq!(hex::encode(okm.expose()), expected);
+        assert_eq!(Hkdf::Sha256.derive(&salt, &ikm, &[&info], 42).unwrap(), okm);
+        assert!(
+            Hkdf::Sha256
+                .expand(prk.expose(), &[], 255 * 32 + 1)
+                .is_err()
+        );
+    }
 }

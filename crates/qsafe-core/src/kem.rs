@@ -9,7 +9,7 @@
 //! # Ok::<(), qsafe_core::Error>(())
 //! ```
 
-mod dhkem;
+pub(crate) mod dhkem;
 pub(crate) mod ecdh;
 pub mod hybrid;
 pub(crate) mod mlkem;
@@ -128,7 +128,7 @@ impl EncapsulationKey {
     }
 }
 
-fn dh_curve(alg: &'static Algorithm) -> Result<Curve> {
+pub(crate) fn dh_curve(alg: &'static Algorithm) -> Result<Curve> {
     match shape(alg)? {
         Shape::Dh(c) => Ok(c),
         _ => Err(Error::Internal("dhkem shape")),
@@ -181,6 +181,39 @@ impl DecapsulationKey {
             }
         };
         Ok(DecapsulationKey { alg, inner })
+    }
+
+    /// Hybrid key generation from a 32-byte seed as draft-irtf-cfrg-concrete-hybrid-kems
+    /// defines it (`SHAKE256` expansion, rejection-sampled NIST scalars). For `x-wing` this is
+    /// the same as [`DecapsulationKey::from_seed`]; for `mlkem768-p256` and `mlkem1024-p384` it
+    /// is the HPKE-PQ key form, whose stored composite form is then `mlkemSeed ‖ ECPrivateKey`.
+    pub fn from_concrete_seed(alg: &'static Algorithm, seed: &[u8]) -> Result<Self> {
+        match shape(alg)? {
+            Shape::Hybrid(spec) => Ok(DecapsulationKey {
+                alg,
+                inner: PrivateInner::Hybrid(hybrid::PrivateKey::from_concrete_seed(spec, seed)?),
+            }),
+            _ => Err(Error::Unsupported {
+                alg: alg.id,
+                what: "concrete hybrid seeds",
+            }),
+        }
+    }
+
+    /// Wraps a derived DHKEM key (HPKE `DeriveKeyPair`).
+    pub(crate) fn from_dh(alg: &'static Algorithm, key: ecdh::PrivateKey) -> Self {
+        DecapsulationKey {
+            alg,
+            inner: PrivateInner::Dh(key),
+        }
+    }
+
+    /// The concrete-hybrid seed of a key made by [`DecapsulationKey::from_concrete_seed`].
+    pub fn concrete_seed(&self) -> Option<&[u8]> {
+        match &self.inner {
+            PrivateInner::Hybrid(sk) => sk.concrete_seed(),
+            _ => None,
+        }
     }
 
     /// Imports a raw private key: the stored form, or for ML-KEM also the expanded

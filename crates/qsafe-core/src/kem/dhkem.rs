@@ -29,10 +29,15 @@ fn extract_and_expand(
     let (kem_id, kdf_alg, n_secret) = params(curve);
     let sid = suite_id(kem_id);
     let prk = kdf::labeled_extract(kdf_alg, &sid, b"", b"eae_prk", dh.expose());
-    let mut ctx = Vec::with_capacity(enc.len() + pk_r.len());
-    ctx.extend_from_slice(enc);
-    ctx.extend_from_slice(pk_r);
-    kdf::labeled_expand(&prk, &sid, b"shared_secret", &ctx, n_secret)
+    let ctx = [enc, pk_r].concat();
+    kdf::labeled_expand(
+        kdf_alg,
+        prk.expose(),
+        &sid,
+        b"shared_secret",
+        &ctx,
+        n_secret,
+    )
 }
 
 /// `Encap(pkR)` with the given ephemeral key (random, or derived for vectors).
@@ -52,4 +57,25 @@ pub(crate) fn decapsulate(sk_r: &PrivateKey, enc: &[u8], curve: Curve) -> Result
     let pk_e = PublicKey::from_bytes(curve, enc).map_err(|_| crate::Error::Decapsulation)?;
     let dh = sk_r.agree(&pk_e)?;
     extract_and_expand(curve, &dh, enc, sk_r.public().bytes())
+}
+
+/// RFC 9180 §7.1.3 `DeriveKeyPair(ikm)`.
+pub(crate) fn derive_key_pair(curve: Curve, ikm: &[u8]) -> Result<PrivateKey> {
+    let (kem_id, kdf_alg, _) = params(curve);
+    let sid = suite_id(kem_id);
+    let prk = kdf::labeled_extract(kdf_alg, &sid, b"", b"dkp_prk", ikm);
+    let n_sk = curve.scalar_len();
+    if curve == Curve::X25519 {
+        let sk = kdf::labeled_expand(kdf_alg, prk.expose(), &sid, b"sk", b"", n_sk)?;
+        return PrivateKey::from_scalar(curve, sk.expose());
+    }
+    // NIST curves: rejection sampling over counter-indexed candidates (bitmask 0xff).
+    for counter in 0u8..=255 {
+        let candidate =
+            kdf::labeled_expand(kdf_alg, prk.expose(), &sid, b"candidate", &[counter], n_sk)?;
+        if let Ok(sk) = PrivateKey::from_scalar(curve, candidate.expose()) {
+            return Ok(sk);
+        }
+    }
+    Err(crate::Error::Internal("DeriveKeyPair found no scalar"))
 }

@@ -99,9 +99,14 @@ impl Spec {
         }
     }
 
-    /// Length of the randomness `encapsulate_derand` takes: ML-KEM `m` then the ephemeral scalar.
-    pub(crate) fn encaps_randomness_len(&self) -> usize {
-        mlkem::ENCAPS_RANDOMNESS_LEN + self.trad.scalar_len()
+    /// Bytes of classical seed material `KEM.DeriveKeyPair` draws after the 64-byte ML-KEM
+    /// seed (concrete-hybrid-kems §3: X25519 32; P-256 4 × 32 and P-384 1 × 48 candidates).
+    fn trad_seed_len(&self) -> usize {
+        match self.trad {
+            Curve::X25519 => 32,
+            Curve::P256 => 128,
+            Curve::P384 => 48,
+        }
     }
 
     fn combine(
@@ -166,20 +171,19 @@ impl PublicKey {
         self.finish_encaps(&eph, ct_m, &ss_m)
     }
 
-    /// `EncapsulateDerand(pk, eseed)`: `eseed[..32]` is ML-KEM's `m`, the rest the ephemeral
-    /// classical scalar (X-Wing §5.4).
+    /// `EncapsulateDerand(pk, eseed)`: `eseed[..32]` is ML-KEM's `m`, the rest seeds the
+    /// ephemeral classical scalar (X-Wing §5.4; for NIST curves the first in-range candidate,
+    /// concrete-hybrid-kems `RandomScalar`).
     pub(crate) fn encapsulate_derand(&self, eseed: &[u8]) -> Result<(Vec<u8>, SecretBytes)> {
-        let id = self.spec.alg.id;
-        if eseed.len() != self.spec.encaps_randomness_len() {
+        let Some((m, scalar_seed)) = eseed.split_at_checked(mlkem::ENCAPS_RANDOMNESS_LEN) else {
             return Err(Error::length(
                 "encapsulation randomness",
-                id,
-                self.spec.encaps_randomness_len(),
+                self.spec.alg.id,
+                64,
                 eseed.len(),
             ));
-        }
-        let (m, scalar) = eseed.split_at(mlkem::ENCAPS_RANDOMNESS_LEN);
-        let eph = ecdh::PrivateKey::from_scalar(self.spec.trad, scalar)?;
+        };
+        let eph = random_scalar(self.spec, scalar_seed)?;
         let (ct_m, ss_m) = self.pq.encapsulate_derand(m)?;
         self.finish_encaps(&eph, ct_m, &ss_m)
     }
@@ -200,12 +204,35 @@ impl PublicKey {
     }
 }
 
+/// Length of the seed of draft-irtf-cfrg-concrete-hybrid-kems (and of X-Wing).
+pub const CONCRETE_SEED_LEN: usize = 32;
+
+/// `RandomScalar`: the first candidate that is a valid scalar (X25519 takes any 32 bytes).
+fn random_scalar(spec: &Spec, seed: &[u8]) -> Result<ecdh::PrivateKey> {
+    let len = spec.trad.scalar_len();
+    if seed.len() < len {
+        return Err(Error::length(
+            "classical seed",
+            spec.alg.id,
+            len,
+            seed.len(),
+        ));
+    }
+    seed.chunks_exact(len)
+        .find_map(|candidate| ecdh::PrivateKey::from_scalar(spec.trad, candidate).ok())
+        .ok_or(Error::bad_private(
+            spec.alg.id,
+            "rejection sampling found no valid scalar",
+        ))
+}
+
 /// A hybrid decapsulation key.
 pub(crate) struct PrivateKey {
     spec: &'static Spec,
     stored: Zeroizing<Vec<u8>>,
     pq: mlkem::PrivateKey,
     trad: ecdh::PrivateKey,
+    seed: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl PrivateKey {
@@ -228,24 +255,7 @@ impl PrivateKey {
     pub(crate) fn from_stored(spec: &'static Spec, bytes: &[u8]) -> Result<Self> {
         let id = spec.alg.id;
         match spec.form {
-            PrivateForm::XWingSeed => {
-                if bytes.len() != 32 {
-                    return Err(Error::length("seed", id, 32, bytes.len()));
-                }
-                let mut expanded = Zeroizing::new([0u8; 96]);
-                let mut shake = sha3::Shake256::default();
-                shake.update(bytes);
-                shake.finalize_xof().read(expanded.as_mut_slice());
-                let (d_z, sk_x) = expanded.split_at(mlkem::SEED_LEN);
-                let pq = mlkem::PrivateKey::from_seed(spec.pq, d_z)?;
-                let trad = ecdh::PrivateKey::from_scalar(spec.trad, sk_x)?;
-                Ok(PrivateKey {
-                    spec,
-                    stored: Zeroizing::new(bytes.to_vec()),
-                    pq,
-                    trad,
-                })
-            }
+            PrivateForm::XWingSeed => Self::from_concrete_seed(spec, bytes),
             PrivateForm::Concat => {
                 let Some((seed, trad_sk)) = bytes.split_at_checked(mlkem::SEED_LEN) else {
                     return Err(Error::Length {
@@ -278,7 +288,49 @@ impl PrivateKey {
             stored,
             pq,
             trad,
+            seed: None,
         })
+    }
+
+    /// `expandDecapsKey(seed)` of draft-irtf-cfrg-concrete-hybrid-kems §3 (X-Wing §5.2 for
+    /// X25519): `SHAKE256(seed)` gives the ML-KEM seed `d ‖ z` then the classical seed.
+    /// This is how HPKE derives hybrid keys (draft-ietf-hpke-pq §4).
+    pub(crate) fn from_concrete_seed(spec: &'static Spec, seed: &[u8]) -> Result<Self> {
+        if seed.len() != CONCRETE_SEED_LEN {
+            return Err(Error::length(
+                "seed",
+                spec.alg.id,
+                CONCRETE_SEED_LEN,
+                seed.len(),
+            ));
+        }
+        let mut expanded = Zeroizing::new(vec![0u8; mlkem::SEED_LEN + spec.trad_seed_len()]);
+        let mut shake = sha3::Shake256::default();
+        shake.update(seed);
+        shake.finalize_xof().read(expanded.as_mut_slice());
+        let (d_z, trad_seed) = expanded.split_at(mlkem::SEED_LEN);
+        let pq = mlkem::PrivateKey::from_seed(spec.pq, d_z)?;
+        let trad = random_scalar(spec, trad_seed)?;
+        let mut key = match spec.form {
+            PrivateForm::XWingSeed => {
+                let stored = Zeroizing::new(seed.to_vec());
+                PrivateKey {
+                    spec,
+                    stored,
+                    pq,
+                    trad,
+                    seed: None,
+                }
+            }
+            PrivateForm::Concat => Self::assemble(spec, pq, trad)?,
+        };
+        key.seed = Some(Zeroizing::new(seed.to_vec()));
+        Ok(key)
+    }
+
+    /// The 32-byte concrete-hybrid seed, when the key was derived from one (HPKE `skRm`).
+    pub(crate) fn concrete_seed(&self) -> Option<&[u8]> {
+        self.seed.as_deref().map(|s| s.as_slice())
     }
 
     pub(crate) fn stored(&self) -> &[u8] {

@@ -246,10 +246,13 @@ fn lookup(alg_id: &AlgorithmIdentifierRef<'_>, kind: Option<Kind>) -> Result<&'s
         Some(Kind::Signature) => &[Kind::Signature, Kind::Kem],
         _ => &[Kind::Kem, Kind::Signature],
     };
-    kinds.iter().find_map(|k| registry::by_oid(&key_oid, params.as_deref(), *k)).ok_or_else(|| {
-        let curve = params.map(|p| format!(" ({p})")).unwrap_or_default();
-        Error::UnknownAlgorithm(format!("OID {key_oid}{curve}"))
-    })
+    kinds
+        .iter()
+        .find_map(|k| registry::by_oid(&key_oid, params.as_deref(), *k))
+        .ok_or_else(|| {
+            let curve = params.map(|p| format!(" ({p})")).unwrap_or_default();
+            Error::UnknownAlgorithm(format!("OID {key_oid}{curve}"))
+        })
 }
 
 fn private_from_inner(alg: &'static Algorithm, inner: &[u8]) -> Result<PrivateKey> {
