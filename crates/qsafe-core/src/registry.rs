@@ -114,6 +114,11 @@ pub enum AlgId {
     MlDsa65Ed25519Sha512,
     MlDsa65EcdsaP256Sha512,
     MlDsa87EcdsaP384Sha512,
+    SlhDsaSha2_128s,
+    SlhDsaSha2_128f,
+    SlhDsaSha2_256s,
+    FnDsa512,
+    FnDsa1024,
     Aes256Gcm,
     ChaCha20Poly1305,
     HkdfSha256,
@@ -175,7 +180,12 @@ impl Algorithm {
 
     /// True when this build of qsafe can run the algorithm.
     pub fn is_available(&self) -> bool {
-        self.feature.is_none()
+        match self.feature {
+            None => true,
+            Some("slh") => cfg!(feature = "slh"),
+            Some("experimental") => cfg!(feature = "experimental"),
+            Some(_) => false,
+        }
     }
 }
 
@@ -221,6 +231,14 @@ macro_rules! alg {
      params: $params:expr, hpke: $hpke:expr, tls: $tls:expr, level: $level:expr,
      cnsa2: $cnsa:ident, sizes: $sizes:expr, std: $std:literal, status: $status:ident,
      alg_id: $alg_id:ident) => {
+        alg!($konst, $id, $name, $kind, $family, oid: $oid, params: $params, hpke: $hpke,
+            tls: $tls, level: $level, cnsa2: $cnsa, sizes: $sizes, std: $std, status: $status,
+            alg_id: $alg_id, feature: None);
+    };
+    ($konst:ident, $id:literal, $name:literal, $kind:ident, $family:ident, oid: $oid:expr,
+     params: $params:expr, hpke: $hpke:expr, tls: $tls:expr, level: $level:expr,
+     cnsa2: $cnsa:ident, sizes: $sizes:expr, std: $std:literal, status: $status:ident,
+     alg_id: $alg_id:ident, feature: $feature:expr) => {
         #[doc = concat!("`", $id, "`: ", $name, " (", $std, ").")]
         pub static $konst: Algorithm = Algorithm {
             id: $id,
@@ -236,7 +254,7 @@ macro_rules! alg {
             sizes: $sizes,
             standard: $std,
             status: Status::$status,
-            feature: None,
+            feature: $feature,
             alg_id: AlgId::$alg_id,
         };
     };
@@ -357,6 +375,29 @@ alg!(MLDSA87_ECDSA_P384_SHA512, "mldsa87-ecdsa-p384-sha512", "id-MLDSA87-ECDSA-P
     level: Some(5), cnsa2: HybridApproved, sizes: sig_sizes(2689, 96, 4731),
     std: "draft-ietf-lamps-pq-composite-sigs-19", status: Draft, alg_id: MlDsa87EcdsaP384Sha512);
 
+alg!(SLH_DSA_SHA2_128S, "slh-dsa-sha2-128s", "SLH-DSA-SHA2-128s", Signature, PostQuantum,
+    oid: Some("2.16.840.1.101.3.4.3.20"), params: None, hpke: None, tls: None,
+    level: Some(1), cnsa2: NotApproved, sizes: sig_sizes(32, 64, 7856),
+    std: "FIPS 205", status: Standard, alg_id: SlhDsaSha2_128s, feature: Some("slh"));
+alg!(SLH_DSA_SHA2_128F, "slh-dsa-sha2-128f", "SLH-DSA-SHA2-128f", Signature, PostQuantum,
+    oid: Some("2.16.840.1.101.3.4.3.21"), params: None, hpke: None, tls: None,
+    level: Some(1), cnsa2: NotApproved, sizes: sig_sizes(32, 64, 17088),
+    std: "FIPS 205", status: Standard, alg_id: SlhDsaSha2_128f, feature: Some("slh"));
+alg!(SLH_DSA_SHA2_256S, "slh-dsa-sha2-256s", "SLH-DSA-SHA2-256s", Signature, PostQuantum,
+    oid: Some("2.16.840.1.101.3.4.3.24"), params: None, hpke: None, tls: None,
+    level: Some(5), cnsa2: NotApproved, sizes: sig_sizes(64, 128, 29792),
+    std: "FIPS 205", status: Standard, alg_id: SlhDsaSha2_256s, feature: Some("slh"));
+alg!(FN_DSA_512, "fn-dsa-512", "FN-DSA-512 (Falcon-512)", Signature, PostQuantum,
+    oid: None, params: None, hpke: None, tls: None,
+    level: Some(1), cnsa2: NotApproved, sizes: sig_sizes(897, 1345, 666),
+    std: "draft FIPS 206 (not yet published; fn-dsa 0.4)", status: Experimental, alg_id: FnDsa512,
+    feature: Some("experimental"));
+alg!(FN_DSA_1024, "fn-dsa-1024", "FN-DSA-1024 (Falcon-1024)", Signature, PostQuantum,
+    oid: None, params: None, hpke: None, tls: None,
+    level: Some(5), cnsa2: NotApproved, sizes: sig_sizes(1793, 2369, 1280),
+    std: "draft FIPS 206 (not yet published; fn-dsa 0.4)", status: Experimental, alg_id: FnDsa1024,
+    feature: Some("experimental"));
+
 // ---- Symmetric --------------------------------------------------------------------------------
 
 alg!(AES_256_GCM, "aes-256-gcm", "AES-256-GCM", Aead, Symmetric,
@@ -420,6 +461,11 @@ pub static ALL: &[&Algorithm] = &[
     &MLDSA65_ED25519_SHA512,
     &MLDSA65_ECDSA_P256_SHA512,
     &MLDSA87_ECDSA_P384_SHA512,
+    &SLH_DSA_SHA2_128S,
+    &SLH_DSA_SHA2_128F,
+    &SLH_DSA_SHA2_256S,
+    &FN_DSA_512,
+    &FN_DSA_1024,
     &AES_256_GCM,
     &CHACHA20_POLY1305,
     &HKDF_SHA256,
@@ -430,6 +476,16 @@ pub static ALL: &[&Algorithm] = &[
     &SHA512,
     &BLAKE3,
 ];
+
+/// How many KEM and signature algorithms this build can run (the optional features add some).
+pub fn available_key_algorithms() -> (usize, usize) {
+    let count = |k: Kind| {
+        ALL.iter()
+            .filter(|a| a.kind == k && a.is_available())
+            .count()
+    };
+    (count(Kind::Kem), count(Kind::Signature))
+}
 
 /// Looks an algorithm up by its stable id (case-insensitive).
 pub fn by_id(id: &str) -> Option<&'static Algorithm> {
@@ -521,6 +577,13 @@ mod tests {
         assert_eq!(MLKEM1024_P384.standard, drafts::COMPOSITE_KEM);
         assert_eq!(MLDSA87_ECDSA_P384_SHA512.standard, drafts::COMPOSITE_SIGS);
         assert_eq!(X25519_MLKEM768.standard, drafts::TLS_ECDHE_MLKEM);
+    }
+
+    #[test]
+    fn optional_features_add_exactly_their_algorithms() {
+        let slh = if cfg!(feature = "slh") { 3 } else { 0 };
+        let experimental = if cfg!(feature = "experimental") { 2 } else { 0 };
+        assert_eq!(available_key_algorithms(), (11, 11 + slh + experimental));
     }
 
     #[test]

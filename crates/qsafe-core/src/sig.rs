@@ -10,7 +10,11 @@
 
 mod classical;
 pub mod composite;
+#[cfg(feature = "experimental")]
+mod fndsa;
 pub(crate) mod mldsa;
+#[cfg(feature = "slh")]
+mod slhdsa;
 
 use classical::Scheme;
 
@@ -23,6 +27,10 @@ enum Shape {
     MlDsa(mldsa::Level),
     Classical(Scheme),
     Composite(&'static composite::Spec),
+    #[cfg(feature = "slh")]
+    Slh(slhdsa::Param),
+    #[cfg(feature = "experimental")]
+    Fn(fndsa::Param),
 }
 
 fn shape(alg: &'static Algorithm) -> Result<Shape> {
@@ -31,6 +39,14 @@ fn shape(alg: &'static Algorithm) -> Result<Shape> {
     }
     if let Some(spec) = composite::Spec::of(alg) {
         return Ok(Shape::Composite(spec));
+    }
+    #[cfg(feature = "slh")]
+    if let Some(p) = slhdsa::Param::of(alg) {
+        return Ok(Shape::Slh(p));
+    }
+    #[cfg(feature = "experimental")]
+    if let Some(p) = fndsa::Param::of(alg) {
+        return Ok(Shape::Fn(p));
     }
     match alg.alg_id {
         AlgId::Ed25519 => Ok(Shape::Classical(Scheme::Ed25519)),
@@ -84,6 +100,10 @@ impl VerifyingKey {
             Shape::MlDsa(level) => mldsa::check_public(level, bytes)?,
             Shape::Classical(scheme) => scheme.check_public(bytes)?,
             Shape::Composite(spec) => spec.check_public(bytes)?,
+            #[cfg(feature = "slh")]
+            Shape::Slh(p) => p.check_public(bytes)?,
+            #[cfg(feature = "experimental")]
+            Shape::Fn(p) => p.check_public(bytes)?,
         }
         Ok(VerifyingKey {
             alg,
@@ -112,6 +132,10 @@ impl VerifyingKey {
                 scheme.verify(&self.bytes, msg, sig)
             }
             Shape::Composite(spec) => spec.verify(&self.bytes, msg, ctx, sig),
+            #[cfg(feature = "slh")]
+            Shape::Slh(p) => slhdsa::verify(p, &self.bytes, msg, ctx, sig),
+            #[cfg(feature = "experimental")]
+            Shape::Fn(p) => fndsa::verify(p, &self.bytes, msg, ctx, sig),
         }
     }
 }
@@ -120,6 +144,10 @@ enum Inner {
     MlDsa(mldsa::PrivateKey),
     Classical(classical::PrivateKey),
     Composite(composite::PrivateKey),
+    #[cfg(feature = "slh")]
+    Slh(slhdsa::PrivateKey),
+    #[cfg(feature = "experimental")]
+    Fn(fndsa::PrivateKey),
 }
 
 /// A signing key. Zeroized on drop; `Debug` shows no key bytes.
@@ -146,13 +174,19 @@ impl SigningKey {
             }
             Shape::Classical(scheme) => Inner::Classical(classical::PrivateKey::generate(scheme)?),
             Shape::Composite(spec) => Inner::Composite(composite::PrivateKey::generate(spec)?),
+            #[cfg(feature = "slh")]
+            Shape::Slh(p) => Inner::Slh(slhdsa::PrivateKey::generate(p)?),
+            #[cfg(feature = "experimental")]
+            Shape::Fn(p) => Inner::Fn(fndsa::PrivateKey::generate(p)?),
         };
         Ok(SigningKey { alg, inner })
     }
 
     /// Deterministic key generation from the stored private form: the ML-DSA seed ξ
-    /// (32 bytes), the Ed25519 seed, the ECDSA scalar, the composite `mldsaSeed ‖ tradSK`.
-    /// RSA has no seeded key generation; its stored form is a PKCS #1 `RSAPrivateKey`.
+    /// (32 bytes), the Ed25519 seed, the ECDSA scalar, the composite `mldsaSeed ‖ tradSK`,
+    /// the SLH-DSA `SK.seed ‖ SK.prf ‖ PK.seed` (or the full 4n-byte key).
+    /// RSA and FN-DSA have no seeded key generation; their stored forms are a PKCS #1
+    /// `RSAPrivateKey` and the `fn-dsa` signing-key encoding.
     pub fn from_seed(alg: &'static Algorithm, seed: &[u8]) -> Result<Self> {
         let inner = match shape(alg)? {
             Shape::MlDsa(level) => Inner::MlDsa(mldsa::PrivateKey::from_seed(level, seed)?),
@@ -162,6 +196,10 @@ impl SigningKey {
             Shape::Composite(spec) => {
                 Inner::Composite(composite::PrivateKey::from_stored(spec, seed)?)
             }
+            #[cfg(feature = "slh")]
+            Shape::Slh(p) => Inner::Slh(slhdsa::PrivateKey::from_stored(p, seed)?),
+            #[cfg(feature = "experimental")]
+            Shape::Fn(p) => Inner::Fn(fndsa::PrivateKey::from_stored(p, seed)?),
         };
         Ok(SigningKey { alg, inner })
     }
@@ -198,6 +236,10 @@ impl SigningKey {
             Inner::MlDsa(sk) => Ok(SecretBytes::from_slice(sk.seed().unwrap_or(sk.expanded()))),
             Inner::Classical(sk) => sk.raw(),
             Inner::Composite(sk) => sk.stored(),
+            #[cfg(feature = "slh")]
+            Inner::Slh(sk) => Ok(SecretBytes::from_slice(sk.stored())),
+            #[cfg(feature = "experimental")]
+            Inner::Fn(sk) => Ok(SecretBytes::from_slice(sk.stored())),
         }
     }
 
@@ -223,6 +265,10 @@ impl SigningKey {
             Inner::MlDsa(sk) => sk.public().to_vec(),
             Inner::Classical(sk) => sk.public().to_vec(),
             Inner::Composite(sk) => sk.public_bytes(),
+            #[cfg(feature = "slh")]
+            Inner::Slh(sk) => sk.public().to_vec(),
+            #[cfg(feature = "experimental")]
+            Inner::Fn(sk) => sk.public().to_vec(),
         }
     }
 
@@ -241,6 +287,10 @@ impl SigningKey {
                 sk.sign(msg)
             }
             Inner::Composite(sk) => sk.sign(msg, ctx),
+            #[cfg(feature = "slh")]
+            Inner::Slh(sk) => sk.sign(msg, ctx),
+            #[cfg(feature = "experimental")]
+            Inner::Fn(sk) => sk.sign(msg, ctx),
         }
     }
 
@@ -313,7 +363,7 @@ mod tests {
             assert_eq!(again.public_bytes(), sk.public_bytes(), "{}", alg.id);
             n += 1;
         }
-        assert_eq!(n, 11);
+        assert_eq!(n, crate::registry::available_key_algorithms().1);
     }
 
     #[test]

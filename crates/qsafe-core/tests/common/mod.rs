@@ -4,8 +4,15 @@
 //! are found through the environment variable `QSAFE_VECTORS`. When it is unset the vector tests
 //! skip with a message; when it is set, a missing or unreadable file fails the test.
 
-// Each test binary compiles this module and uses only part of it.
-#![allow(dead_code)]
+// Each test binary compiles this module and uses only part of it. Panicking is how these helpers
+// report a bad or missing vector file (clippy.toml's `allow-*-in-tests` covers `#[test]`
+// functions only).
+#![allow(
+    dead_code,
+    clippy::panic,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::collections::HashMap;
 use std::io::Read;

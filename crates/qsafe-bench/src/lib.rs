@@ -1,0 +1,10 @@
+//! End-to-end measurements of qsafe on the machine it runs on.
+//!
+//! [`primitives`] times key generation, encapsulation, decapsulation, signing and
+//! verification (median of many runs) for every registry algorithm, next to the seed's
+//! "Computational Overhead Comparison"; [`sizes`] builds the "Memory and Storage Impact" table
+//! from real encodings. Progress goes through a callback, so the library draws nothing.
+
+pub mod primitives;
+pub mod sizes;
+pub mod timing;
