@@ -275,6 +275,9 @@ pub fn run(budget: Budget, progress: &mut dyn FnMut(usize, usize, &str)) -> Resu
     Ok(report)
 }
 
+/// Reads one operation's statistics out of [`AlgTimes`].
+type OpField = fn(&AlgTimes) -> &Option<Stats>;
+
 fn hybrid_ratios(report: &Report) -> Vec<HybridRatio> {
     let mut out = Vec::new();
     for &(hybrid, a, b) in HYBRID_PARTS {
@@ -282,7 +285,7 @@ fn hybrid_ratios(report: &Report) -> Vec<HybridRatio> {
         else {
             continue;
         };
-        let ops: [(&'static str, fn(&AlgTimes) -> &Option<Stats>); 5] = [
+        let ops: [(&'static str, OpField); 5] = [
             ("keygen", |t| &t.keygen),
             ("encaps", |t| &t.encaps),
             ("decaps", |t| &t.decaps),

@@ -20,6 +20,8 @@ pub struct Failure {
     pub code: u8,
     pub message: String,
     pub hint: Option<String>,
+    /// The command already printed its JSON document (e.g. `verify` with `"valid": false`).
+    pub json_done: bool,
 }
 
 impl Failure {
@@ -28,6 +30,7 @@ impl Failure {
             code,
             message: message.into(),
             hint: Some(hint.into()),
+            json_done: false,
         }
     }
 
@@ -87,6 +90,7 @@ impl Failure {
             code,
             message: format!("{context}: {err}"),
             hint: Some(hint.to_string()),
+            json_done: false,
         }
     }
 }

@@ -36,7 +36,7 @@ fn report(failure: &Failure, json: bool) -> ExitCode {
     if let Some(hint) = &failure.hint {
         eprintln!("hint: {hint}");
     }
-    if json {
+    if json && !failure.json_done {
         let doc = serde_json::json!({
             "schema_version": 1,
             "ok": false,

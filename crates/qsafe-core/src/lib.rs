@@ -6,6 +6,7 @@ pub mod kdf;
 pub mod kem;
 pub mod keys;
 pub mod registry;
+mod sec1_key;
 pub mod secret;
 pub mod sig;
 pub mod symmetric;

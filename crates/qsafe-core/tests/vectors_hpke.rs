@@ -8,6 +8,14 @@
 //! RFC 9180 psk/auth/auth-psk modes (18) and P-521 (4); HPKE-PQ single-stage SHAKE/TurboSHAKE
 //! KDFs (7).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::{array_field, hex_field, vectors_dir};

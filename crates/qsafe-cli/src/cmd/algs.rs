@@ -41,8 +41,8 @@ pub fn run(out: Out, args: AlgsArgs) -> Outcome {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<30} {:<9} {:<13} {:>5} {:<15} {:>6} {:>6} {:>6} {:>5}  {}",
-        "ID", "KIND", "FAMILY", "LEVEL", "CNSA2", "PK", "SK", "CT/SIG", "SS", "STANDARD"
+        "{:<30} {:<9} {:<13} {:>5} {:<15} {:>6} {:>6} {:>6} {:>5}  STANDARD",
+        "ID", "KIND", "FAMILY", "LEVEL", "CNSA2", "PK", "SK", "CT/SIG", "SS"
     );
     for a in &algs {
         let kind = serde_json::to_value(a.kind)

@@ -94,8 +94,12 @@ fn render(report: &Report, sizes: &[SizeRow], quick: bool, elapsed: f64) -> Stri
         t,
         "qsafe bench ({}) on {} ({} cores), {:.1} s\n",
         if quick { "quick" } else { "full" },
-        m["cpu"].as_str().unwrap_or("?"),
-        m["cores"],
+        m.get("cpu")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?"),
+        m.get("cores")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0),
         elapsed
     );
     let _ = writeln!(
@@ -108,17 +112,13 @@ fn render(report: &Report, sizes: &[SizeRow], quick: bool, elapsed: f64) -> Stri
         "ALGORITHM", "KEYGEN", "ENCAPS", "DECAPS", "SIGN", "VERIFY"
     );
     for row in &report.seed_table {
-        let c: Vec<String> = row
+        let cells: Vec<String> = row
             .measured_ms
             .iter()
             .zip(row.claimed_ms)
-            .map(|(v, c)| cell(*v, c))
+            .map(|(v, c)| format!("{:>22}", cell(*v, c)))
             .collect();
-        let _ = writeln!(
-            t,
-            "{:<42} {:>22} {:>22} {:>22} {:>22} {:>22}",
-            row.label, c[0], c[1], c[2], c[3], c[4]
-        );
+        let _ = writeln!(t, "{:<42} {}", row.label, cells.join(" "));
     }
     let _ = writeln!(t, "\nEvery algorithm: median microseconds");
     let _ = writeln!(

@@ -18,6 +18,13 @@ fn pub_path(private: &std::path::Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Adds a field to a JSON object we built (a no-op on anything else).
+fn set(obj: &mut serde_json::Value, key: &str, value: serde_json::Value) {
+    if let Some(map) = obj.as_object_mut() {
+        map.insert(key.to_string(), value);
+    }
+}
+
 fn key_summary(pk: &PublicKey) -> Outcome<serde_json::Value> {
     let alg = pk.algorithm();
     let fingerprint = pk
@@ -90,10 +97,10 @@ pub fn generate(out: Out, args: KeyGenArgs) -> Outcome {
     )?;
     let mut summary = key_summary(&public)?;
     if out.json {
-        summary["schema_version"] = json!(1);
-        summary["private_key"] = json!(args.output);
-        summary["public_key"] = json!(pub_out);
-        summary["deterministic"] = json!(args.seed.is_some());
+        set(&mut summary, "schema_version", json!(1));
+        set(&mut summary, "private_key", json!(args.output));
+        set(&mut summary, "public_key", json!(pub_out));
+        set(&mut summary, "deterministic", json!(args.seed.is_some()));
         return print_json(&summary);
     }
     out.say(format!(
@@ -101,7 +108,10 @@ pub fn generate(out: Out, args: KeyGenArgs) -> Outcome {
         args.output.display(),
         pub_out.display(),
         alg.id,
-        summary["fingerprint"].as_str().unwrap_or_default()
+        summary
+            .get("fingerprint")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
     ));
     Ok(())
 }
@@ -135,8 +145,8 @@ pub fn public(out: Out, args: KeyPubArgs) -> Outcome {
             )?;
         }
         let mut summary = key_summary(&public)?;
-        summary["schema_version"] = json!(1);
-        summary["public_key_pem"] = json!(pem);
+        set(&mut summary, "schema_version", json!(1));
+        set(&mut summary, "public_key_pem", json!(pem));
         return print_json(&summary);
     }
     write_output(
@@ -251,9 +261,9 @@ pub fn import(out: Out, args: KeyImportArgs) -> Outcome {
     )?;
     let mut summary = key_summary(&public)?;
     if out.json {
-        summary["schema_version"] = json!(1);
-        summary["output"] = json!(args.output);
-        summary["private"] = json!(args.private);
+        set(&mut summary, "schema_version", json!(1));
+        set(&mut summary, "output", json!(args.output));
+        set(&mut summary, "private", json!(args.private));
         return print_json(&summary);
     }
     out.say(format!("wrote {} ({})", args.output.display(), alg.id));
@@ -276,12 +286,16 @@ pub fn info(out: Out, args: KeyInfoArgs) -> Outcome {
     let public = load_public(&args.key, None)?;
     let alg = public.algorithm();
     let mut summary = key_summary(&public)?;
-    summary["private"] = json!(private);
-    summary["standard"] = json!(alg.standard);
-    summary["nist_level"] = json!(alg.nist_level);
-    summary["quantum_vulnerable"] = json!(alg.is_quantum_vulnerable());
+    set(&mut summary, "private", json!(private));
+    set(&mut summary, "standard", json!(alg.standard));
+    set(&mut summary, "nist_level", json!(alg.nist_level));
+    set(
+        &mut summary,
+        "quantum_vulnerable",
+        json!(alg.is_quantum_vulnerable()),
+    );
     if out.json {
-        summary["schema_version"] = json!(1);
+        set(&mut summary, "schema_version", json!(1));
         return print_json(&summary);
     }
     let mut text = format!(
@@ -291,7 +305,10 @@ pub fn info(out: Out, args: KeyInfoArgs) -> Outcome {
         alg.name,
         alg.standard,
         public.raw().len(),
-        summary["fingerprint"].as_str().unwrap_or_default()
+        summary
+            .get("fingerprint")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
     );
     if alg.is_quantum_vulnerable() {
         text.push_str(

@@ -101,6 +101,7 @@ pub fn verify(out: Out, args: VerifyArgs) -> Outcome {
         Err(e) => {
             let mut f = Failure::core(format!("{} does not verify", args.signature.display()), e);
             f.code = exit::CRYPTO;
+            f.json_done = out.json;
             Err(f)
         }
     }

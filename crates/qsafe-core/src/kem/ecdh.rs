@@ -5,9 +5,8 @@
 
 use aws_lc_rs::agreement::{self, UnparsedPublicKey};
 use aws_lc_rs::encoding::{AsBigEndian, Curve25519SeedBin, EcPrivateKeyBin};
-use der::{Decode, Encode};
-use zeroize::Zeroizing;
 
+use crate::sec1_key;
 use crate::secret::SecretBytes;
 use crate::{Error, Result};
 
@@ -18,11 +17,6 @@ pub(crate) enum Curve {
     P256,
     P384,
 }
-
-const SECP256R1: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const SECP384R1: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.3.132.0.34");
 
 impl Curve {
     fn aws(self) -> &'static agreement::Algorithm {
@@ -59,8 +53,8 @@ impl Curve {
     fn oid(self) -> Option<der::asn1::ObjectIdentifier> {
         match self {
             Curve::X25519 => None,
-            Curve::P256 => Some(SECP256R1),
-            Curve::P384 => Some(SECP384R1),
+            Curve::P256 => Some(sec1_key::SECP256R1),
+            Curve::P384 => Some(sec1_key::SECP384R1),
         }
     }
 }
@@ -136,26 +130,12 @@ impl PrivateKey {
 
     /// From an RFC 5915 `ECPrivateKey` (NIST curves); parameters, if present, must name the curve.
     pub(crate) fn from_ec_private_key_der(curve: Curve, der_bytes: &[u8]) -> Result<Self> {
-        let name = curve.name();
         let Some(oid) = curve.oid() else {
             return Self::from_scalar(curve, der_bytes);
         };
-        let key = sec1::EcPrivateKey::from_der(der_bytes)
-            .map_err(|_| Error::bad_private(name, "not a DER ECPrivateKey (RFC 5915)"))?;
-        if let Some(params) = key.parameters {
-            if params.named_curve() != Some(oid) {
-                return Err(Error::bad_private(name, "ECPrivateKey names another curve"));
-            }
-        }
-        let me = Self::from_scalar(curve, key.private_key)?;
-        if let Some(pk) = key.public_key {
-            if pk != me.public.bytes() {
-                return Err(Error::bad_private(
-                    name,
-                    "ECPrivateKey public key does not match",
-                ));
-            }
-        }
+        let parsed = sec1_key::parse(der_bytes, oid, curve.name())?;
+        let me = Self::from_scalar(curve, parsed.scalar)?;
+        sec1_key::check_embedded_public(curve.name(), parsed.public, me.public.bytes())?;
         Ok(me)
     }
 
@@ -193,19 +173,10 @@ impl PrivateKey {
     /// composite-KEM draft's form); the raw key for X25519.
     pub(crate) fn to_ec_private_key_der(&self) -> Result<SecretBytes> {
         let scalar = self.scalar()?;
-        let Some(oid) = self.curve.oid() else {
-            return Ok(scalar);
-        };
-        let key = sec1::EcPrivateKey {
-            private_key: scalar.expose(),
-            parameters: Some(sec1::EcParameters::NamedCurve(oid)),
-            public_key: None,
-        };
-        let der = Zeroizing::new(
-            key.to_der()
-                .map_err(|_| Error::Internal("ECPrivateKey encode"))?,
-        );
-        Ok(SecretBytes::from_slice(&der))
+        match self.curve.oid() {
+            None => Ok(scalar),
+            Some(oid) => sec1_key::encode(scalar.expose(), Some(oid), None),
+        }
     }
 
     /// Raw Diffie-Hellman output. aws-lc rejects an all-zero X25519 result (RFC 7748 §6.1) and

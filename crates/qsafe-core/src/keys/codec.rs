@@ -171,13 +171,7 @@ fn private_inner(key: &PrivateKey) -> Result<SecretBytes> {
             .map(SecretBytes::new)
             .map_err(enc_err),
         (AlgId::P256 | AlgId::P384 | AlgId::EcdsaP256Sha256 | AlgId::EcdsaP384Sha384, _) => {
-            let public = key.public_key()?;
-            let ec = sec1::EcPrivateKey {
-                private_key: raw.expose(),
-                parameters: None,
-                public_key: Some(public.raw()),
-            };
-            ec.to_der().map(SecretBytes::new).map_err(enc_err)
+            crate::sec1_key::encode(raw.expose(), None, Some(key.public_key()?.raw()))
         }
         _ => Ok(raw),
     }
@@ -196,14 +190,7 @@ pub fn private_from_bytes(input: &[u8], kind: Option<Kind>) -> Result<PrivateKey
         .map_err(|e| Error::Encoding(format!("not a PKCS #8 private key ({e})")))?;
     let alg = lookup(&info.algorithm, kind)?;
     let key = private_from_inner(alg, info.private_key)?;
-    if let Some(pk) = info.public_key {
-        if key.public_key()?.raw() != pk {
-            return Err(Error::bad_private(
-                alg.id,
-                "embedded public key does not match",
-            ));
-        }
-    }
+    crate::sec1_key::check_embedded_public(alg.id, info.public_key, key.public_key()?.raw())?;
     Ok(key)
 }
 
@@ -270,17 +257,10 @@ fn private_from_inner(alg: &'static Algorithm, inner: &[u8]) -> Result<PrivateKe
             PrivateKey::from_seed(alg, os.as_bytes())
         }
         AlgId::P256 | AlgId::P384 | AlgId::EcdsaP256Sha256 | AlgId::EcdsaP384Sha384 => {
-            let ec = sec1::EcPrivateKey::from_der(inner)
-                .map_err(|_| Error::bad_private(alg.id, "expected ECPrivateKey (RFC 5915)"))?;
-            let key = PrivateKey::from_seed(alg, ec.private_key)?;
-            if let Some(pk) = ec.public_key {
-                if key.public_key()?.raw() != pk {
-                    return Err(Error::bad_private(
-                        alg.id,
-                        "ECPrivateKey public key does not match",
-                    ));
-                }
-            }
+            let curve = oid(alg.oid_params.ok_or(Error::Internal("EC curve"))?)?;
+            let ec = crate::sec1_key::parse(inner, curve, alg.id)?;
+            let key = PrivateKey::from_seed(alg, ec.scalar)?;
+            crate::sec1_key::check_embedded_public(alg.id, ec.public, key.public_key()?.raw())?;
             Ok(key)
         }
         _ => PrivateKey::from_raw(alg, inner),

@@ -8,9 +8,10 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     self as aws_sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, UnparsedPublicKey,
 };
-use der::{Decode, Encode};
+use der::Decode;
 use zeroize::Zeroizing;
 
+use crate::sec1_key;
 use crate::secret::SecretBytes;
 use crate::{Error, Result};
 
@@ -45,13 +46,13 @@ impl Scheme {
             Scheme::EcdsaP256 => Some((
                 &aws_sig::ECDSA_P256_SHA256_ASN1_SIGNING,
                 &aws_sig::ECDSA_P256_SHA256_ASN1,
-                der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7"),
+                sec1_key::SECP256R1,
                 32,
             )),
             Scheme::EcdsaP384 => Some((
                 &aws_sig::ECDSA_P384_SHA384_ASN1_SIGNING,
                 &aws_sig::ECDSA_P384_SHA384_ASN1,
-                der::asn1::ObjectIdentifier::new_unwrap("1.3.132.0.34"),
+                sec1_key::SECP384R1,
                 48,
             )),
             _ => None,
@@ -69,10 +70,10 @@ impl Scheme {
     }
 
     pub(crate) fn check_public(self, pk: &[u8]) -> Result<()> {
-        if let Some(want) = self.public_len() {
-            if pk.len() != want {
-                return Err(Error::length("public key", self.name(), want, pk.len()));
-            }
+        if let Some(want) = self.public_len()
+            && pk.len() != want
+        {
+            return Err(Error::length("public key", self.name(), want, pk.len()));
         }
         if self.ecdsa().is_some() && pk.first() != Some(&0x04) {
             return Err(Error::bad_public(
@@ -82,13 +83,13 @@ impl Scheme {
         }
         // A DER RSAPublicKey with a 2048-bit modulus and a small exponent is 266-270 bytes;
         // the full parse happens at verification.
-        if self == Scheme::RsaPss2048 {
-            if !(260..=300).contains(&pk.len()) || pk.first() != Some(&0x30) {
-                return Err(Error::bad_public(
-                    self.name(),
-                    "not a DER RSAPublicKey of a 2048-bit modulus",
-                ));
-            }
+        if self == Scheme::RsaPss2048
+            && (!(260..=300).contains(&pk.len()) || pk.first() != Some(&0x30))
+        {
+            return Err(Error::bad_public(
+                self.name(),
+                "not a DER RSAPublicKey of a 2048-bit modulus",
+            ));
         }
         Ok(())
     }
@@ -169,20 +170,20 @@ impl PrivateKey {
                 })
             }
             Scheme::EcdsaP256 | Scheme::EcdsaP384 => {
-                let (_, _, oid, len) = scheme.ecdsa().ok_or(Error::Internal("ecdsa params"))?;
+                let (signing, _, oid, len) =
+                    scheme.ecdsa().ok_or(Error::Internal("ecdsa params"))?;
                 if bytes.len() != len {
                     return Err(Error::length("private key", name, len, bytes.len()));
                 }
-                let der = sec1::EcPrivateKey {
-                    private_key: bytes,
-                    parameters: Some(sec1::EcParameters::NamedCurve(oid)),
-                    public_key: None,
-                };
-                let der = Zeroizing::new(
-                    der.to_der()
-                        .map_err(|_| Error::Internal("ECPrivateKey encode"))?,
-                );
-                Self::from_ec_private_key_der(scheme, &der)
+                let der = sec1_key::encode(bytes, Some(oid), None)?;
+                let kp = EcdsaKeyPair::from_private_key_der(signing, der.expose())
+                    .map_err(|_| Error::bad_private(name, "scalar out of range"))?;
+                let public = kp.public_key().as_ref().to_vec();
+                Ok(PrivateKey {
+                    scheme,
+                    inner: Inner::Ecdsa(kp),
+                    public,
+                })
             }
             Scheme::RsaPss2048 => {
                 let kp = RsaKeyPair::from_der(bytes)
@@ -195,33 +196,14 @@ impl PrivateKey {
     /// From an RFC 5915 `ECPrivateKey` (the composite-signature draft's form).
     pub(crate) fn from_ec_private_key_der(scheme: Scheme, der_bytes: &[u8]) -> Result<Self> {
         let name = scheme.name();
-        let (signing, _, oid, _) = scheme.ecdsa().ok_or(Error::Unsupported {
+        let (_, _, oid, _) = scheme.ecdsa().ok_or(Error::Unsupported {
             alg: name,
             what: "ECPrivateKey",
         })?;
-        let parsed = sec1::EcPrivateKey::from_der(der_bytes)
-            .map_err(|_| Error::bad_private(name, "not a DER ECPrivateKey (RFC 5915)"))?;
-        if let Some(p) = parsed.parameters {
-            if p.named_curve() != Some(oid) {
-                return Err(Error::bad_private(name, "ECPrivateKey names another curve"));
-            }
-        }
-        let kp = EcdsaKeyPair::from_private_key_der(signing, der_bytes)
-            .map_err(|_| Error::bad_private(name, "scalar out of range"))?;
-        let public = kp.public_key().as_ref().to_vec();
-        if let Some(pk) = parsed.public_key {
-            if pk != public.as_slice() {
-                return Err(Error::bad_private(
-                    name,
-                    "ECPrivateKey public key does not match",
-                ));
-            }
-        }
-        Ok(PrivateKey {
-            scheme,
-            inner: Inner::Ecdsa(kp),
-            public,
-        })
+        let parsed = sec1_key::parse(der_bytes, oid, name)?;
+        let key = Self::from_raw(scheme, parsed.scalar)?;
+        sec1_key::check_embedded_public(name, parsed.public, &key.public)?;
+        Ok(key)
     }
 
     fn wrap_rsa(kp: RsaKeyPair) -> Result<Self> {
@@ -263,19 +245,10 @@ impl PrivateKey {
 
     /// The composite draft's private form: ECPrivateKey (no public key) for ECDSA, else raw.
     pub(crate) fn composite_form(&self) -> Result<SecretBytes> {
-        let Some((_, _, oid, _)) = self.scheme.ecdsa() else {
-            return self.raw();
-        };
-        let scalar = self.raw()?;
-        let der = sec1::EcPrivateKey {
-            private_key: scalar.expose(),
-            parameters: Some(sec1::EcParameters::NamedCurve(oid)),
-            public_key: None,
-        };
-        Ok(SecretBytes::new(
-            der.to_der()
-                .map_err(|_| Error::Internal("ECPrivateKey encode"))?,
-        ))
+        match self.scheme.ecdsa() {
+            Some((_, _, oid, _)) => sec1_key::encode(self.raw()?.expose(), Some(oid), None),
+            None => self.raw(),
+        }
     }
 
     pub(crate) fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
