@@ -6,7 +6,7 @@ use qsafe_core::sig::SigningKey;
 use qsafe_core::{Error, Result};
 use serde::Serialize;
 
-use crate::timing::{Budget, Stats, measure};
+use crate::timing::{Budget, Stats, measure, measure_interleaved};
 
 /// Timings of one algorithm (operations that do not apply are `None`).
 #[derive(Debug, Clone, Serialize)]
@@ -149,13 +149,13 @@ const SEED_ROWS: &[(&str, &str, Option<&str>)] = &[
 /// prints "not given" rather than an invented number.
 const SEED_CLAIMS: [[Option<f64>; 5]; 5] = [[None; 5]; 5];
 
-/// One hybrid next to the sum of its components.
+/// One hybrid next to the sum of its components, measured in alternation.
 #[derive(Debug, Clone, Serialize)]
 pub struct HybridRatio {
     /// The hybrid.
     pub hybrid: &'static str,
-    /// Its two components as measured (ML-DSA with a context string, as composites use it).
-    pub parts: [String; 2],
+    /// Its two components (ML-DSA with a context string, as composites use it).
+    pub parts: [&'static str; 2],
     /// Operation.
     pub op: &'static str,
     /// Hybrid median (ms).
@@ -166,25 +166,153 @@ pub struct HybridRatio {
     pub ratio: f64,
 }
 
-const HYBRID_PARTS: &[(&str, &str, &str)] = &[
-    ("x-wing", "ml-kem-768", "x25519"),
-    ("x25519-mlkem768", "ml-kem-768", "x25519"),
-    ("mlkem768-p256", "ml-kem-768", "p256"),
-    ("mlkem1024-p384", "ml-kem-1024", "p384"),
-    ("x25519-mlkem1024-hkdf-sha384", "ml-kem-1024", "x25519"),
-    ("mldsa44-ed25519-sha512", "ml-dsa-44 (ctx)", "ed25519"),
-    ("mldsa65-ed25519-sha512", "ml-dsa-65 (ctx)", "ed25519"),
+const KEM_PARTS: &[(&Algorithm, &Algorithm, &Algorithm)] = &[
+    (&registry::X_WING, &registry::ML_KEM_768, &registry::X25519),
     (
-        "mldsa65-ecdsa-p256-sha512",
-        "ml-dsa-65 (ctx)",
-        "ecdsa-p256-sha256",
+        &registry::X25519_MLKEM768,
+        &registry::ML_KEM_768,
+        &registry::X25519,
     ),
     (
-        "mldsa87-ecdsa-p384-sha512",
-        "ml-dsa-87 (ctx)",
-        "ecdsa-p384-sha384",
+        &registry::MLKEM768_P256,
+        &registry::ML_KEM_768,
+        &registry::P256,
+    ),
+    (
+        &registry::MLKEM1024_P384,
+        &registry::ML_KEM_1024,
+        &registry::P384,
+    ),
+    (
+        &registry::X25519_MLKEM1024_HKDF_SHA384,
+        &registry::ML_KEM_1024,
+        &registry::X25519,
     ),
 ];
+
+const SIG_PARTS: &[(&Algorithm, &Algorithm, &Algorithm)] = &[
+    (
+        &registry::MLDSA44_ED25519_SHA512,
+        &registry::ML_DSA_44,
+        &registry::ED25519,
+    ),
+    (
+        &registry::MLDSA65_ED25519_SHA512,
+        &registry::ML_DSA_65,
+        &registry::ED25519,
+    ),
+    (
+        &registry::MLDSA65_ECDSA_P256_SHA512,
+        &registry::ML_DSA_65,
+        &registry::ECDSA_P256_SHA256,
+    ),
+    (
+        &registry::MLDSA87_ECDSA_P384_SHA512,
+        &registry::ML_DSA_87,
+        &registry::ECDSA_P384_SHA384,
+    ),
+];
+
+type Op<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
+
+fn ratio(
+    budget: Budget,
+    hybrid: &'static Algorithm,
+    parts: [&'static Algorithm; 2],
+    op: &'static str,
+    mut ops: [Op<'_>; 3],
+) -> Result<HybridRatio> {
+    let [a, b, c] = &mut ops;
+    let [h, pa, pb] = measure_interleaved(budget, &mut [a.as_mut(), b.as_mut(), c.as_mut()])?;
+    let parts_ms = pa.median_ms() + pb.median_ms();
+    Ok(HybridRatio {
+        hybrid: hybrid.id,
+        parts: [parts[0].id, parts[1].id],
+        op,
+        hybrid_ms: h.median_ms(),
+        parts_ms,
+        ratio: h.median_ms() / parts_ms,
+    })
+}
+
+/// Measures every hybrid against its two components, each operation interleaved.
+pub fn hybrid_ratios(budget: Budget) -> Result<Vec<HybridRatio>> {
+    let mut out = Vec::new();
+    for &(h, a, b) in KEM_PARTS {
+        let algs = [h, a, b];
+        let keys = algs.map(DecapsulationKey::generate);
+        let keys = keys.into_iter().collect::<Result<Vec<_>>>()?;
+        let pks = keys
+            .iter()
+            .map(DecapsulationKey::encapsulation_key)
+            .collect::<Result<Vec<_>>>()?;
+        let cts = pks
+            .iter()
+            .map(|pk| pk.encapsulate().map(|(ct, _)| ct))
+            .collect::<Result<Vec<_>>>()?;
+        let keygen: [Op<'_>; 3] = algs
+            .map(|alg| -> Op<'_> { Box::new(move || DecapsulationKey::generate(alg).map(drop)) });
+        out.push(ratio(budget, h, [a, b], "keygen", keygen)?);
+        let encaps: Vec<Op<'_>> = pks
+            .iter()
+            .map(|pk| -> Op<'_> { Box::new(move || pk.encapsulate().map(drop)) })
+            .collect();
+        out.push(ratio(budget, h, [a, b], "encaps", three(encaps)?)?);
+        let decaps: Vec<Op<'_>> = keys
+            .iter()
+            .zip(&cts)
+            .map(|(sk, ct)| -> Op<'_> { Box::new(move || sk.decapsulate(ct).map(drop)) })
+            .collect();
+        out.push(ratio(budget, h, [a, b], "decaps", three(decaps)?)?);
+    }
+    for &(h, a, b) in SIG_PARTS {
+        let algs = [h, a, b];
+        let ctx = |alg: &Algorithm| -> &'static [u8] {
+            if alg.family == Family::Classical {
+                b""
+            } else {
+                CONTEXT
+            }
+        };
+        let keys = algs
+            .map(SigningKey::generate)
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+        let vks = keys
+            .iter()
+            .map(SigningKey::verifying_key)
+            .collect::<Result<Vec<_>>>()?;
+        let sigs = keys
+            .iter()
+            .zip(algs)
+            .map(|(k, alg)| k.sign(MESSAGE, ctx(alg)))
+            .collect::<Result<Vec<_>>>()?;
+        let keygen: [Op<'_>; 3] =
+            algs.map(|alg| -> Op<'_> { Box::new(move || SigningKey::generate(alg).map(drop)) });
+        out.push(ratio(budget, h, [a, b], "keygen", keygen)?);
+        let sign: Vec<Op<'_>> = keys
+            .iter()
+            .zip(algs)
+            .map(|(k, alg)| -> Op<'_> { Box::new(move || k.sign(MESSAGE, ctx(alg)).map(drop)) })
+            .collect();
+        out.push(ratio(budget, h, [a, b], "sign", three(sign)?)?);
+        let verify: Vec<Op<'_>> = vks
+            .iter()
+            .zip(&sigs)
+            .zip(algs)
+            .map(|((vk, sig), alg)| -> Op<'_> {
+                Box::new(move || vk.verify(MESSAGE, ctx(alg), sig))
+            })
+            .collect();
+        out.push(ratio(budget, h, [a, b], "verify", three(verify)?)?);
+    }
+    Ok(out)
+}
+
+fn three<T>(v: Vec<T>) -> Result<[T; 3]> {
+    v.try_into()
+        .map_err(|_| Error::Internal("three operations"))
+}
 
 /// Everything `qsafe bench` reports.
 #[derive(Debug, Clone, Serialize)]
@@ -236,7 +364,6 @@ pub fn run(budget: Budget, progress: &mut dyn FnMut(usize, usize, &str)) -> Resu
     }
     progress(total - 1, total, "rsa-2048 oaep");
     let (rsa_enc, rsa_dec) = measure_rsa_oaep(budget)?;
-    progress(total, total, "done");
 
     let mut report = Report {
         algorithms,
@@ -271,40 +398,7 @@ pub fn run(budget: Budget, progress: &mut dyn FnMut(usize, usize, &str)) -> Resu
             }
         })
         .collect();
-    report.hybrids = hybrid_ratios(&report);
+    progress(total, total, "hybrids against their parts");
+    report.hybrids = hybrid_ratios(budget)?;
     Ok(report)
-}
-
-/// Reads one operation's statistics out of [`AlgTimes`].
-type OpField = fn(&AlgTimes) -> &Option<Stats>;
-
-fn hybrid_ratios(report: &Report) -> Vec<HybridRatio> {
-    let mut out = Vec::new();
-    for &(hybrid, a, b) in HYBRID_PARTS {
-        let (Some(h), Some(pa), Some(pb)) = (report.find(hybrid), report.find(a), report.find(b))
-        else {
-            continue;
-        };
-        let ops: [(&'static str, OpField); 5] = [
-            ("keygen", |t| &t.keygen),
-            ("encaps", |t| &t.encaps),
-            ("decaps", |t| &t.decaps),
-            ("sign", |t| &t.sign),
-            ("verify", |t| &t.verify),
-        ];
-        for (op, get) in ops {
-            if let (Some(hm), Some(am), Some(bm)) = (ms(get(h)), ms(get(pa)), ms(get(pb))) {
-                let parts_ms = am + bm;
-                out.push(HybridRatio {
-                    hybrid,
-                    parts: [a.to_string(), b.to_string()],
-                    op,
-                    hybrid_ms: hm,
-                    parts_ms,
-                    ratio: hm / parts_ms,
-                });
-            }
-        }
-    }
-    out
 }

@@ -17,13 +17,13 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// A few seconds for the whole registry.
+    /// Well under 20 s for the whole registry.
     pub const QUICK: Budget = Budget {
-        per_op: Duration::from_millis(60),
-        min_samples: 5,
+        per_op: Duration::from_millis(40),
+        min_samples: 3,
         max_samples: 2_000,
     };
-    /// Tighter figures; about a minute.
+    /// Tighter figures; about two minutes.
     pub const FULL: Budget = Budget {
         per_op: Duration::from_millis(400),
         min_samples: 21,
@@ -51,27 +51,48 @@ impl Stats {
     }
 }
 
-/// Runs `op` repeatedly; `op` returns `false` to report a failure (which aborts the measure).
+/// Runs `op` repeatedly until the budget is spent; an error aborts the measurement.
 pub fn measure<E>(budget: Budget, mut op: impl FnMut() -> Result<(), E>) -> Result<Stats, E> {
-    op()?; // warm-up: caches, lazy tables
-    let mut samples = Vec::with_capacity(budget.min_samples);
-    let start = Instant::now();
-    while samples.len() < budget.max_samples
-        && (samples.len() < budget.min_samples || start.elapsed() < budget.per_op)
-    {
-        let t = Instant::now();
-        op()?;
-        samples.push(t.elapsed().as_nanos() as f64);
+    let [stats] = measure_interleaved(budget, &mut [&mut op])?;
+    Ok(stats)
+}
+
+/// Times several operations in alternation (one of each per round), so that drift in clock
+/// speed or background load hits them all alike: the fair way to compare a hybrid with its
+/// parts. The budget applies to each operation.
+pub fn measure_interleaved<E, const N: usize>(
+    budget: Budget,
+    ops: &mut [&mut dyn FnMut() -> Result<(), E>; N],
+) -> Result<[Stats; N], E> {
+    for op in ops.iter_mut() {
+        op()?; // warm-up: caches, lazy tables
     }
+    let mut samples: [Vec<f64>; N] =
+        std::array::from_fn(|_| Vec::with_capacity(budget.min_samples));
+    let total = budget.per_op * u32::try_from(N).unwrap_or(1);
+    let start = Instant::now();
+    let mut rounds = 0;
+    while rounds < budget.max_samples && (rounds < budget.min_samples || start.elapsed() < total) {
+        for (op, s) in ops.iter_mut().zip(samples.iter_mut()) {
+            let t = Instant::now();
+            op()?;
+            s.push(t.elapsed().as_nanos() as f64);
+        }
+        rounds += 1;
+    }
+    Ok(samples.map(summarize))
+}
+
+fn summarize(mut samples: Vec<f64>) -> Stats {
     samples.sort_by(f64::total_cmp);
     let pick = |q: f64| {
-        let i = ((samples.len() - 1) as f64 * q).round() as usize;
+        let i = (samples.len().saturating_sub(1) as f64 * q).round() as usize;
         samples.get(i).copied().unwrap_or(f64::NAN)
     };
-    Ok(Stats {
+    Stats {
         median_ns: pick(0.5),
         p10_ns: pick(0.1),
         p90_ns: pick(0.9),
         samples: samples.len(),
-    })
+    }
 }

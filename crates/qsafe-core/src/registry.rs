@@ -103,6 +103,7 @@ pub enum AlgId {
     MlKem1024P384,
     X25519MlKem768,
     X25519MlKem1024HkdfSha384,
+    McEliece348864,
     MlDsa44,
     MlDsa65,
     MlDsa87,
@@ -184,6 +185,7 @@ impl Algorithm {
             None => true,
             Some("slh") => cfg!(feature = "slh"),
             Some("experimental") => cfg!(feature = "experimental"),
+            Some("mceliece") => cfg!(feature = "mceliece"),
             Some(_) => false,
         }
     }
@@ -327,6 +329,12 @@ alg!(X25519_MLKEM1024_HKDF_SHA384, "x25519-mlkem1024-hkdf-sha384",
     std: "qsafe docs/combiners.md (SP 800-227 §4.6 combiner)", status: Draft,
     alg_id: X25519MlKem1024HkdfSha384);
 
+alg!(MCELIECE_348864, "mceliece348864", "Classic McEliece 348864", Kem, PostQuantum,
+    oid: None, params: None, hpke: None, tls: None,
+    level: Some(1), cnsa2: NotApproved, sizes: kem_sizes(261120, 32, 96, 32),
+    std: "Classic McEliece NIST round 4 (2022), classic-mceliece-rust 3.1", status: Experimental,
+    alg_id: McEliece348864, feature: Some("mceliece"));
+
 // ---- Signatures -------------------------------------------------------------------------------
 
 alg!(ML_DSA_44, "ml-dsa-44", "ML-DSA-44", Signature, PostQuantum,
@@ -450,6 +458,7 @@ pub static ALL: &[&Algorithm] = &[
     &MLKEM1024_P384,
     &X25519_MLKEM768,
     &X25519_MLKEM1024_HKDF_SHA384,
+    &MCELIECE_348864,
     &ML_DSA_44,
     &ML_DSA_65,
     &ML_DSA_87,
@@ -583,7 +592,11 @@ mod tests {
     fn optional_features_add_exactly_their_algorithms() {
         let slh = if cfg!(feature = "slh") { 3 } else { 0 };
         let experimental = if cfg!(feature = "experimental") { 2 } else { 0 };
-        assert_eq!(available_key_algorithms(), (11, 11 + slh + experimental));
+        let mceliece = if cfg!(feature = "mceliece") { 1 } else { 0 };
+        assert_eq!(
+            available_key_algorithms(),
+            (11 + mceliece, 11 + slh + experimental)
+        );
     }
 
     #[test]

@@ -134,10 +134,17 @@ impl Spec {
                 SecretBytes::new(out)
             }
             Combiner::HkdfSha384(label) => {
+                // docs/combiners.md §1: HKDF-SHA384 with the ML-KEM secret first, and the
+                // public transcript bound through its SHA-384 digest (one pass over ct_M).
                 let mut ikm = Zeroizing::new(Vec::with_capacity(ss_m.len() + ss_t.len()));
                 ikm.extend_from_slice(ss_m.expose());
                 ikm.extend_from_slice(ss_t.expose());
-                Hkdf::Sha384.derive(label, &ikm, &[label, ct_m, ct_t, pk_t], 64)?
+                let mut th = digest::Context::new(&digest::SHA384);
+                th.update(ct_m);
+                th.update(ct_t);
+                th.update(pk_t);
+                let th = th.finish();
+                Hkdf::Sha384.derive(label, &ikm, &[label, th.as_ref()], 64)?
             }
         })
     }
