@@ -4,12 +4,15 @@
 Both directions for ML-KEM-768/1024 (encapsulate on one side, decapsulate on the other),
 ML-DSA-65/87 with context strings, DHKEM(X25519) (RFC 9180 §4.1, computed here from pyca's
 X25519 and HKDF), ECDSA P-256/P-384 and Ed25519 — always exchanging PEM key files, so the
-PKCS #8 / SPKI encodings are checked too.
+PKCS #8 / SPKI encodings are checked too. The five hybrid KEMs are recomputed from pyca's
+ML-KEM and ECDH plus hashlib, following the combiners in docs/combiners.md, and two composite
+ML-DSA algorithms from pyca's ML-DSA, Ed25519 and ECDSA (draft-ietf-lamps-pq-composite-sigs).
 
 Usage: pyca_interop.py /path/to/qsafe
 Prints one line per check and ends with "N passed, M failed"; exits non-zero on any failure.
 """
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -169,6 +172,150 @@ def x25519_pyca_encaps_qsafe_decaps():
     assert load_private("x.key").public_key().public_bytes_raw() == pk_r.public_bytes_raw()
 
 
+# ---- Hybrid KEMs, recomputed from pyca's components -------------------------------------
+
+MLKEM_SIZES = {768: (1184, 1088), 1024: (1568, 1568)}
+HYBRIDS = {
+    # id: (ML-KEM level, classical curve, combiner)
+    "x-wing": (768, "x25519", ("sha3", b"\\.//^\\")),
+    "mlkem768-p256": (768, "p256", ("sha3", b"MLKEM768-P256")),
+    "mlkem1024-p384": (1024, "p384", ("sha3", b"MLKEM1024-P384")),
+    "x25519-mlkem768": (768, "x25519", ("concat", None)),
+    "x25519-mlkem1024-hkdf-sha384": (1024, "x25519", ("hkdf", b"QSAFE-X25519-MLKEM1024-HKDF-SHA384-v1")),
+}
+CURVES = {"p256": ec.SECP256R1(), "p384": ec.SECP384R1()}
+
+
+def combine(kind, label, ss_m, ss_t, ct_m, ct_t, pk_t):
+    if kind == "sha3":  # X-Wing §5.3 / composite-KEM §3.3
+        return hashlib.sha3_256(ss_m + ss_t + ct_t + pk_t + label).digest()
+    if kind == "concat":  # TLS X25519MLKEM768
+        return ss_m + ss_t
+    th = hashlib.sha384(ct_m + ct_t + pk_t).digest()  # docs/combiners.md §1
+    prk = hmac.HMAC(label, hashes.SHA384())
+    prk.update(ss_m + ss_t)
+    prk = prk.finalize()
+    out, t, i = b"", b"", 1
+    while len(out) < 64:
+        h = hmac.HMAC(prk, hashes.SHA384())
+        h.update(t + label + th + bytes([i]))
+        t = h.finalize()
+        out += t
+        i += 1
+    return out[:64]
+
+
+def hybrid_private(alg, raw):
+    """pyca keys from qsafe's raw private key (X-Wing seed, or mlkemSeed ‖ classical key)."""
+    level, curve, _ = HYBRIDS[alg]
+    if alg == "x-wing":
+        expanded = hashlib.shake_256(raw).digest(96)
+        seed, trad = expanded[:64], expanded[64:]
+    else:
+        seed, trad = raw[:64], raw[64:]
+    mlkem_sk = (mlkem.MLKEM768PrivateKey if level == 768 else mlkem.MLKEM1024PrivateKey).from_seed_bytes(seed)
+    if curve == "x25519":
+        trad_sk = x25519.X25519PrivateKey.from_private_bytes(trad)
+    else:
+        trad_sk = serialization.load_der_private_key(trad, password=None)
+    return mlkem_sk, trad_sk
+
+
+def trad_public_bytes(curve, key):
+    if curve == "x25519":
+        return key.public_bytes_raw()
+    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+
+
+def trad_exchange(curve, sk, peer):
+    if curve == "x25519":
+        return sk.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
+    return sk.exchange(ec.ECDH(), ec.EllipticCurvePublicKey.from_encoded_point(CURVES[curve], peer))
+
+
+def hybrid_qsafe_encaps_pyca_decaps(alg):
+    level, curve, (kind, label) = HYBRIDS[alg]
+    qsafe("key", "gen", "--alg", alg, "-o", path(f"{alg}.key"), "--force")
+    qsafe("key", "export", path(f"{alg}.key"), "--format", "raw", "-o", path(f"{alg}.raw"), "--force")
+    qsafe("kem", "encap", "--to", path(f"{alg}.key.pub"), "--ciphertext", path(f"{alg}.ct"), "--secret", path(f"{alg}.ss"), "--force")
+    mlkem_sk, trad_sk = hybrid_private(alg, read(f"{alg}.raw"))
+    ct = read(f"{alg}.ct")
+    ct_m, ct_t = ct[: MLKEM_SIZES[level][1]], ct[MLKEM_SIZES[level][1]:]
+    pk_t = trad_public_bytes(curve, trad_sk.public_key())
+    ss = combine(kind, label, mlkem_sk.decapsulate(ct_m), trad_exchange(curve, trad_sk, ct_t), ct_m, ct_t, pk_t)
+    assert ss == read(f"{alg}.ss"), "shared secrets differ"
+
+
+def hybrid_pyca_encaps_qsafe_decaps(alg):
+    level, curve, (kind, label) = HYBRIDS[alg]
+    qsafe("key", "gen", "--alg", alg, "-o", path(f"{alg}.key"), "--force")
+    qsafe("key", "export", path(f"{alg}.key.pub"), "--format", "raw", "-o", path(f"{alg}.pub.raw"), "--force")
+    pk = read(f"{alg}.pub.raw")
+    pk_m, pk_t = pk[: MLKEM_SIZES[level][0]], pk[MLKEM_SIZES[level][0]:]
+    mlkem_pk = (mlkem.MLKEM768PublicKey if level == 768 else mlkem.MLKEM1024PublicKey).from_public_bytes(pk_m)
+    ss_m, ct_m = mlkem_pk.encapsulate()
+    eph = x25519.X25519PrivateKey.generate() if curve == "x25519" else ec.generate_private_key(CURVES[curve])
+    ct_t = trad_public_bytes(curve, eph.public_key())
+    ss = combine(kind, label, ss_m, trad_exchange(curve, eph, pk_t), ct_m, ct_t, pk_t)
+    write(f"{alg}.ct2", ct_m + ct_t)
+    qsafe("kem", "decap", "--key", path(f"{alg}.key"), "--ciphertext", path(f"{alg}.ct2"), "--secret", path(f"{alg}.ss2"), "--force")
+    assert read(f"{alg}.ss2") == ss, "shared secrets differ"
+
+
+# ---- Composite ML-DSA, recomputed from pyca's components -----------------------------------
+
+COMPOSITES = {
+    # id: (ML-DSA private class, public class, public key length, classical, label)
+    "mldsa65-ed25519-sha512": (
+        mldsa.MLDSA65PrivateKey, mldsa.MLDSA65PublicKey, 1952, "ed25519", b"COMPSIG-MLDSA65-Ed25519-SHA512"),
+    "mldsa87-ecdsa-p384-sha512": (
+        mldsa.MLDSA87PrivateKey, mldsa.MLDSA87PublicKey, 2592, "ecdsa-p384-sha384", b"COMPSIG-MLDSA87-ECDSA-P384-SHA512"),
+}
+MLDSA_SIG_LEN = {1952: 3309, 2592: 4627}
+
+
+def message_representative(label, ctx, msg):
+    """draft-ietf-lamps-pq-composite-sigs §2.2 with PH = SHA-512."""
+    return b"CompositeAlgorithmSignatures2025" + label + bytes([len(ctx)]) + ctx + hashlib.sha512(msg).digest()
+
+
+def composite_qsafe_signs_pyca_verifies(alg):
+    _, pub_cls, pk_len, trad, label = COMPOSITES[alg]
+    qsafe("key", "gen", "--alg", alg, "-o", path(f"{alg}.key"), "--force")
+    qsafe("key", "export", path(f"{alg}.key.pub"), "--format", "raw", "-o", path(f"{alg}.pub.raw"), "--force")
+    write("msg", MESSAGE)
+    qsafe("sign", "--key", path(f"{alg}.key"), "--context", CONTEXT.hex(), "-o", path(f"{alg}.sig"), "--force", path("msg"))
+    pk, sig = read(f"{alg}.pub.raw"), read(f"{alg}.sig")
+    m_prime = message_representative(label, CONTEXT, MESSAGE)
+    sig_m, sig_t = sig[: MLDSA_SIG_LEN[pk_len]], sig[MLDSA_SIG_LEN[pk_len]:]
+    pub_cls.from_public_bytes(pk[:pk_len]).verify(sig_m, m_prime, label)
+    if trad == "ed25519":
+        ed25519.Ed25519PublicKey.from_public_bytes(pk[pk_len:]).verify(sig_t, m_prime)
+    else:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), pk[pk_len:]).verify(sig_t, m_prime, ec.ECDSA(hashes.SHA384()))
+
+
+def composite_pyca_signs_qsafe_verifies(alg):
+    cls, _, _, trad, label = COMPOSITES[alg]
+    mldsa_sk = cls.generate()
+    if trad == "ed25519":
+        trad_sk = ed25519.Ed25519PrivateKey.generate()
+        trad_pk = trad_sk.public_key().public_bytes_raw()
+    else:
+        trad_sk = ec.generate_private_key(ec.SECP384R1())
+        trad_pk = trad_public_bytes("p384", trad_sk.public_key())
+    write(f"{alg}.py.pub.raw", mldsa_sk.public_key().public_bytes_raw() + trad_pk)
+    qsafe("key", "import", "--alg", alg, "--format", "raw", path(f"{alg}.py.pub.raw"), "-o", path(f"{alg}.py.pub"), "--force")
+    m_prime = message_representative(label, CONTEXT, MESSAGE)
+    sig_t = trad_sk.sign(m_prime) if trad == "ed25519" else trad_sk.sign(m_prime, ec.ECDSA(hashes.SHA384()))
+    write(f"{alg}.py.sig", mldsa_sk.sign(m_prime, label) + sig_t)
+    write("msg", MESSAGE)
+    qsafe("verify", "--key", path(f"{alg}.py.pub"), "--context", CONTEXT.hex(), "--signature", path(f"{alg}.py.sig"), path("msg"))
+    # a signature whose ML-DSA half used the empty context must fail (label binding)
+    write(f"{alg}.py.bad", mldsa_sk.sign(m_prime) + sig_t)
+    qsafe("verify", "--key", path(f"{alg}.py.pub"), "--context", CONTEXT.hex(), "--signature", path(f"{alg}.py.bad"), path("msg"), expect=3)
+
+
 # ---- ECDSA and Ed25519 -----------------------------------------------------------------------
 
 ECDSA = {"ecdsa-p256-sha256": (ec.SECP256R1(), hashes.SHA256()), "ecdsa-p384-sha384": (ec.SECP384R1(), hashes.SHA384())}
@@ -215,6 +362,12 @@ def main():
         check(f"{alg}: pyca signs (context), qsafe verifies", lambda a=alg: mldsa_pyca_signs_qsafe_verifies(a))
     check("x25519 DHKEM: qsafe encapsulates, pyca decapsulates", x25519_qsafe_encaps_pyca_decaps)
     check("x25519 DHKEM: pyca encapsulates, qsafe decapsulates", x25519_pyca_encaps_qsafe_decaps)
+    for alg in HYBRIDS:
+        check(f"{alg}: qsafe encapsulates, pyca components + combiner decapsulate", lambda a=alg: hybrid_qsafe_encaps_pyca_decaps(a))
+        check(f"{alg}: pyca components + combiner encapsulate, qsafe decapsulates", lambda a=alg: hybrid_pyca_encaps_qsafe_decaps(a))
+    for alg in COMPOSITES:
+        check(f"{alg}: qsafe signs, pyca verifies both halves of M'", lambda a=alg: composite_qsafe_signs_pyca_verifies(a))
+        check(f"{alg}: pyca signs both halves of M', qsafe verifies", lambda a=alg: composite_pyca_signs_qsafe_verifies(a))
     for alg in ["ecdsa-p256-sha256", "ecdsa-p384-sha384", "ed25519"]:
         check(f"{alg}: qsafe signs, pyca verifies", lambda a=alg: classical_qsafe_signs_pyca_verifies(a))
         check(f"{alg}: pyca signs, qsafe verifies and signs with pyca's key", lambda a=alg: classical_pyca_signs_qsafe_verifies(a))

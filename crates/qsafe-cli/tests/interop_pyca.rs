@@ -1,6 +1,7 @@
 //! Runs `interop/pyca_interop.py` against the built `qsafe` binary: ML-KEM, ML-DSA (with
 //! contexts), DHKEM(X25519), ECDSA and Ed25519 exchanged with pyca/cryptography in both
-//! directions through PEM files. Needs `QSAFE_INTEROP_PYTHON` (a Python with
+//! directions through PEM files, and every hybrid KEM and two composite signatures recomputed
+//! from pyca's components. Needs `QSAFE_INTEROP_PYTHON` (a Python with
 //! `cryptography>=50`, as `scripts/test.sh` sets up); without it the test says so and skips.
 
 // Test code: a failed unwrap is a failed test.
@@ -32,5 +33,5 @@ fn pyca_cryptography_interoperates_in_both_directions() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "interop failed:\n{stdout}");
-    assert_eq!(stdout.lines().last(), Some("16 passed, 0 failed"));
+    assert_eq!(stdout.lines().last(), Some("30 passed, 0 failed"));
 }
