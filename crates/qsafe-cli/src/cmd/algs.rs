@@ -21,6 +21,14 @@ fn wanted(kind: Option<KindArg>, alg: &Algorithm) -> bool {
     alg.kind == k
 }
 
+/// A note for algorithms this build cannot run.
+fn availability(a: &Algorithm) -> String {
+    match a.feature {
+        Some(f) if !a.is_available() => format!("  [not in this build: cargo feature `{f}`]"),
+        _ => String::new(),
+    }
+}
+
 fn size(v: Option<usize>) -> String {
     v.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
 }
@@ -34,7 +42,13 @@ pub fn run(out: Out, args: AlgsArgs) -> Outcome {
     if out.json {
         return print_json(&json!({
             "schema_version": 1,
-            "algorithms": algs,
+            "algorithms": algs.iter().map(|a| {
+                let mut v = serde_json::to_value(a).unwrap_or_default();
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("available".into(), a.is_available().into());
+                }
+                v
+            }).collect::<Vec<_>>(),
             "suites": registry::SUITES,
         }));
     }
@@ -60,7 +74,7 @@ pub fn run(out: Out, args: AlgsArgs) -> Outcome {
         let ct_sig = a.sizes.ciphertext.or(a.sizes.signature);
         let _ = writeln!(
             t,
-            "{:<30} {:<9} {:<13} {:>5} {:<15} {:>6} {:>6} {:>6} {:>5}  {}",
+            "{:<30} {:<9} {:<13} {:>5} {:<15} {:>6} {:>6} {:>6} {:>5}  {}{}",
             a.id,
             kind,
             family,
@@ -72,7 +86,8 @@ pub fn run(out: Out, args: AlgsArgs) -> Outcome {
             size(a.sizes.private_key),
             size(ct_sig),
             size(a.sizes.shared_secret),
-            a.standard
+            a.standard,
+            availability(a)
         );
     }
     t.push('\n');
