@@ -1,0 +1,6 @@
+#![doc = include_str!("../README.md")]
+
+pub mod chunked;
+mod error;
+
+pub use error::{Error, Result};
