@@ -96,13 +96,19 @@ fn write_file_atomic(path: &Path, bytes: &[u8], sensitivity: Sensitivity, force:
         let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        if !force && path.exists() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "appeared while writing",
-            ));
+        if force {
+            fs::rename(&tmp, path)?;
+        } else {
+            // A hard link fails if the target exists: no window in which another writer's
+            // file could be replaced.
+            fs::hard_link(&tmp, path)?;
+            fs::remove_file(&tmp)?;
         }
-        fs::rename(&tmp, path)
+        // Make the new directory entry durable too.
+        if let Ok(d) = fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
@@ -122,6 +128,21 @@ fn write_file_atomic(path: &Path, bytes: &[u8], sensitivity: Sensitivity, force:
         });
     }
     Ok(())
+}
+
+/// Fails if any of `paths` exists (unless `force`): checked before a command writes anything,
+/// so a refusal never leaves some of its outputs behind.
+pub fn refuse_existing(paths: &[&Path], force: bool) -> Outcome {
+    match paths
+        .iter()
+        .find(|p| !force && p.as_os_str() != "-" && p.exists())
+    {
+        Some(p) => Err(Failure::error(
+            format!("{} already exists", p.display()),
+            "pass --force to overwrite it",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Parses a hex argument (`--seed`, `--context`), naming the flag on error.

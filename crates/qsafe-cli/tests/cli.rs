@@ -658,6 +658,24 @@ fn error_paths_name_the_problem_with_documented_exit_codes() {
         1,
         "already exists",
     );
+    // encap refuses before writing anything when one of its two outputs exists
+    std::fs::write(p.join("ct-exists"), b"keep").unwrap();
+    fails(
+        p,
+        &[
+            "kem",
+            "encap",
+            "--to",
+            "kem.pub",
+            "--ciphertext",
+            "ct-exists",
+            "--secret",
+            "s",
+        ],
+        1,
+        "already exists",
+    );
+    assert_eq!(std::fs::read(p.join("ct-exists")).unwrap(), b"keep");
     for f in ["x", "s", "c"] {
         assert!(!p.join(f).exists(), "{f} was written by a failing command");
     }

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{Out, load_private, load_public};
 use crate::cli::{DecapArgs, EncapArgs};
 use crate::failure::{Failure, Outcome};
-use crate::io::{Content, Sensitivity, print_json, read_input, write_output};
+use crate::io::{Content, Sensitivity, print_json, read_input, refuse_existing, write_output};
 
 fn not_kem(path: &std::path::Path, alg: &str) -> Failure {
     Failure::usage(
@@ -30,6 +30,7 @@ pub fn encap(out: Out, args: EncapArgs) -> Outcome {
             "give two different paths",
         ));
     }
+    refuse_existing(&[&args.secret, &args.ciphertext], args.force)?;
     write_output(
         &args.secret,
         ss.expose(),

@@ -71,16 +71,7 @@ pub fn generate(out: Out, args: KeyGenArgs) -> Outcome {
     let public_pem =
         codec::public_to_pem(&public).map_err(|e| Failure::core("encoding the public key", e))?;
     let pub_out = pub_path(&args.output);
-    if !args.force {
-        for p in [&args.output, &pub_out] {
-            if p.exists() {
-                return Err(Failure::error(
-                    format!("{} already exists", p.display()),
-                    "pass --force to overwrite it",
-                ));
-            }
-        }
-    }
+    crate::io::refuse_existing(&[&args.output, &pub_out], args.force)?;
     write_output(
         &args.output,
         private_pem.as_bytes(),
