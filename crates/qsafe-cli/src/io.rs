@@ -101,8 +101,18 @@ fn write_file_atomic(path: &Path, bytes: &[u8], sensitivity: Sensitivity, force:
         } else {
             // A hard link fails if the target exists: no window in which another writer's
             // file could be replaced.
-            fs::hard_link(&tmp, path)?;
-            fs::remove_file(&tmp)?;
+            match fs::hard_link(&tmp, path) {
+                Ok(()) => fs::remove_file(&tmp)?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
+                // File systems without hard links: check, then rename.
+                Err(_) if path.exists() => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "exists",
+                    ));
+                }
+                Err(_) => fs::rename(&tmp, path)?,
+            }
         }
         // Make the new directory entry durable too.
         if let Ok(d) = fs::File::open(&dir) {
