@@ -157,7 +157,7 @@ impl<R: Read + Seek> RandomAccess<R> {
         input.seek(SeekFrom::Start(0))?;
         let keys = open_header(inst, input_key, context, &mut input)?;
         let total = input.seek(SeekFrom::End(0))?;
-        let body = total - HEADER_LEN as u64;
+        let body = total.checked_sub(HEADER_LEN as u64).ok_or(Error::Header)?;
         let full = body / SEALED_CHUNK_SIZE as u64;
         let last = body % SEALED_CHUNK_SIZE as u64;
         if last < TAG_LEN as u64 {
@@ -215,7 +215,8 @@ impl<R: Read + Seek> RandomAccess<R> {
                 len,
                 size: self.len,
             })?;
-        let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        // Grows as chunks authenticate; a huge request does not reserve memory up front.
+        let mut out = Vec::with_capacity(usize::try_from(len.min(1 << 24)).unwrap_or(0));
         if len == 0 {
             return Ok(out);
         }
