@@ -161,12 +161,10 @@ pub fn encrypt(
     context: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
-    let mut enc = Encryptor::new(
-        inst,
-        input_key,
-        context,
-        Vec::with_capacity(sealed_len(plaintext.len() as u64) as usize),
-    )?;
+    let capacity = sealed_len(plaintext.len() as u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut enc = Encryptor::new(inst, input_key, context, Vec::with_capacity(capacity))?;
     std::io::Write::write_all(&mut enc, plaintext)?;
     enc.finish()
 }
@@ -185,8 +183,14 @@ pub fn decrypt(
     Ok(out)
 }
 
-/// Ciphertext length for a plaintext length: header, full chunks, and the short final chunk.
-pub fn sealed_len(plaintext_len: u64) -> u64 {
+/// Ciphertext length for a plaintext length (header, full chunks, short final chunk), or
+/// `None` beyond what the format can carry.
+pub fn sealed_len(plaintext_len: u64) -> Option<u64> {
     let chunks = plaintext_len / CHUNK_SIZE as u64 + 1;
-    HEADER_LEN as u64 + plaintext_len + chunks * TAG_LEN as u64
+    if chunks > MAX_CHUNKS {
+        return None;
+    }
+    (HEADER_LEN as u64)
+        .checked_add(plaintext_len)?
+        .checked_add(chunks * TAG_LEN as u64)
 }

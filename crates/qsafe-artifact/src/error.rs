@@ -33,6 +33,9 @@ pub enum Error {
         /// Plaintext size.
         size: u64,
     },
+    /// An earlier error left the stream unusable; its output must be discarded.
+    #[error("an earlier error interrupted this stream; discard its output")]
+    Failed,
     /// A primitive failed (bad key length and the like).
     #[error(transparent)]
     Core(#[from] qsafe_core::Error),

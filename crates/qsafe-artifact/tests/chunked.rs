@@ -173,7 +173,7 @@ fn chunk_boundaries_round_trip_and_truncation_is_detected() {
     ] {
         let pt: Vec<u8> = (0..len).map(|i| i as u8).collect();
         let ct = chunked::encrypt(Cobblestone::Aes256, &key, b"ctx", &pt).unwrap();
-        assert_eq!(ct.len() as u64, chunked::sealed_len(len as u64));
+        assert_eq!(Some(ct.len() as u64), chunked::sealed_len(len as u64));
         assert_eq!(
             chunked::decrypt(Cobblestone::Aes256, &key, b"ctx", &ct).unwrap(),
             pt
@@ -245,4 +245,114 @@ proptest! {
         prop_assert_eq!(ra.read_range(start as u64, n as u64).unwrap(), pt[start..start + n].to_vec());
         prop_assert!(ra.read_range(len as u64, 1).is_err());
     }
+}
+
+/// A sink that fails once, after `ok_bytes` bytes.
+struct FlakySink {
+    data: Vec<u8>,
+    ok_bytes: usize,
+    failed_once: bool,
+}
+
+impl Write for FlakySink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.failed_once && self.data.len() + buf.len() > self.ok_bytes {
+            self.failed_once = true;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "try again",
+            ));
+        }
+        self.data.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_output_error_poisons_the_encryptor_and_never_leaks_plaintext() {
+    let secret = b"SECRETWEIGHTS-".repeat(CHUNK_SIZE / 14 + 10);
+    let sink = FlakySink {
+        data: Vec::new(),
+        ok_bytes: 100,
+        failed_once: false,
+    };
+    let mut enc = Encryptor::new(Cobblestone::Aes256, &[2u8; 32], b"", sink).unwrap();
+    assert!(enc.write_all(&secret).is_err());
+    assert!(
+        enc.write(b"more").is_err(),
+        "a poisoned encryptor accepted more data"
+    );
+    assert!(matches!(enc.finish(), Err(Error::Failed)));
+}
+
+/// A source that fails once in the middle of the first chunk.
+struct FlakySource {
+    data: Vec<u8>,
+    pos: usize,
+    fail_at: usize,
+    failed_once: bool,
+}
+
+impl Read for FlakySource {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.failed_once && self.pos >= self.fail_at {
+            self.failed_once = true;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "try again",
+            ));
+        }
+        let end = (self.pos + buf.len())
+            .min(self.data.len())
+            .min(if self.failed_once {
+                usize::MAX
+            } else {
+                self.fail_at
+            });
+        let n = end - self.pos;
+        buf[..n].copy_from_slice(&self.data[self.pos..end]);
+        self.pos = end;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_read_error_poisons_the_decryptor_and_never_releases_ciphertext() {
+    let key = [6u8; 32];
+    let pt = vec![0x11u8; 2 * CHUNK_SIZE];
+    let ct = chunked::encrypt(Cobblestone::Aes256, &key, b"", &pt).unwrap();
+    let src = FlakySource {
+        data: ct.clone(),
+        pos: 0,
+        fail_at: 56 + 1000,
+        failed_once: false,
+    };
+    let mut dec = Decryptor::new(Cobblestone::Aes256, &key, b"", src).unwrap();
+    let mut buf = vec![0u8; 4096];
+    assert!(dec.read(&mut buf).is_err());
+    assert!(
+        dec.read(&mut buf).is_err(),
+        "read after an error must keep failing"
+    );
+    // After a truncation error, no later read pretends the stream ended cleanly.
+    let mut dec = Decryptor::new(
+        Cobblestone::Aes256,
+        &key,
+        b"",
+        Cursor::new(&ct[..56 + CHUNK_SIZE + 16]),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    assert!(dec.read_to_end(&mut out).is_err());
+    assert!(dec.read(&mut buf).is_err());
+    assert!(out.len() <= CHUNK_SIZE);
+}
+
+#[test]
+fn sealed_len_never_overflows() {
+    assert_eq!(chunked::sealed_len(0), Some(72));
+    assert_eq!(chunked::sealed_len(u64::MAX), None);
 }

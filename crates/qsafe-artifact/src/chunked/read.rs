@@ -40,17 +40,22 @@ fn open_header(
     Ok(keys)
 }
 
-/// Streaming decryption. Each chunk is authenticated before its bytes are returned; a
-/// truncated or extended message ends in an error after the authentic prefix, so callers that
-/// need all-or-nothing must hold the output until `read` returns 0 (the CLI writes beside the
-/// target and renames on success).
+/// Streaming decryption. Each chunk is authenticated before its bytes are returned, and after
+/// any error every later read fails; a truncated or extended message ends in an error after
+/// the authentic prefix, so callers that need all-or-nothing must hold the output until `read`
+/// returns 0 (the CLI writes beside the target and renames on success).
 pub struct Decryptor<R: Read> {
     keys: MessageKeys,
     input: R,
-    chunk: Vec<u8>,
+    /// The current authenticated plaintext chunk and how much of it was returned.
+    chunk: zeroize::Zeroizing<Vec<u8>>,
     pos: usize,
+    /// Scratch for the next sealed chunk: only swapped into `chunk` once it authenticates.
+    sealed: zeroize::Zeroizing<Vec<u8>>,
     counter: u64,
     done: bool,
+    /// Set by any error: every later read fails too.
+    failed: bool,
 }
 
 impl<R: Read> core::fmt::Debug for Decryptor<R> {
@@ -68,18 +73,21 @@ impl<R: Read> Decryptor<R> {
         Ok(Decryptor {
             keys,
             input,
-            chunk: Vec::with_capacity(SEALED_CHUNK_SIZE),
+            chunk: zeroize::Zeroizing::new(Vec::with_capacity(SEALED_CHUNK_SIZE)),
             pos: 0,
+            sealed: zeroize::Zeroizing::new(Vec::with_capacity(SEALED_CHUNK_SIZE)),
             counter: 0,
             done: false,
+            failed: false,
         })
     }
 
-    /// Decrypts the next chunk into `self.chunk`; a chunk shorter than full size is the last.
+    /// Decrypts the next chunk; a chunk shorter than full size is the last. The plaintext
+    /// becomes readable only after it authenticates.
     fn next_chunk(&mut self) -> Result<()> {
-        self.chunk.resize(SEALED_CHUNK_SIZE, 0);
-        let n = read_full(&mut self.input, &mut self.chunk)?;
-        self.chunk.truncate(n);
+        self.sealed.resize(SEALED_CHUNK_SIZE, 0);
+        let n = read_full(&mut self.input, &mut self.sealed)?;
+        self.sealed.truncate(n);
         if n < TAG_LEN {
             // Nothing (or less than a tag) after a full chunk: the final chunk is missing.
             return Err(Error::Truncated);
@@ -88,8 +96,9 @@ impl<R: Read> Decryptor<R> {
         let index = self.counter;
         self.keys
             .aead
-            .open_in_place(&nonce, &[], &mut self.chunk)
+            .open_in_place(&nonce, &[], &mut self.sealed)
             .map_err(|_| Error::Chunk(index))?;
+        core::mem::swap(&mut self.chunk, &mut self.sealed);
         self.counter += 1;
         self.pos = 0;
         self.done = n < SEALED_CHUNK_SIZE;
@@ -100,10 +109,16 @@ impl<R: Read> Decryptor<R> {
 impl<R: Read> Read for Decryptor<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.chunk.len() {
+            if self.failed {
+                return Err(into_io(Error::Failed));
+            }
             if self.done {
                 return Ok(0);
             }
-            self.next_chunk().map_err(into_io)?;
+            if let Err(e) = self.next_chunk() {
+                self.failed = true;
+                return Err(into_io(e));
+            }
         }
         let available = self.chunk.get(self.pos..).unwrap_or_default();
         let n = available.len().min(out.len());

@@ -3,17 +3,24 @@
 use std::io::{self, Write};
 
 use qsafe_core::symmetric::TAG_LEN;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{CHUNK_SIZE, Cobblestone, MessageKeys, SALT_LEN};
 use crate::{Error, Result};
 
 /// Encrypts a stream into `out`. Call [`Encryptor::finish`] to write the final chunk; a
-/// dropped encryptor leaves a truncated (and so rejected) ciphertext.
+/// dropped encryptor leaves a truncated (and so rejected) ciphertext. After any error the
+/// encryptor refuses further use, and what it wrote must be discarded.
 pub struct Encryptor<W: Write> {
     keys: MessageKeys,
     out: W,
-    buf: Vec<u8>,
+    /// Plaintext of the chunk being filled (at most `CHUNK_SIZE`).
+    buf: Zeroizing<Vec<u8>>,
+    /// The sealed chunk being written.
+    sealed: Vec<u8>,
     counter: u64,
+    /// Set by any error: a nonce is never used twice and nothing more is written.
+    failed: bool,
 }
 
 impl<W: Write> core::fmt::Debug for Encryptor<W> {
@@ -48,17 +55,31 @@ impl<W: Write> Encryptor<W> {
         Ok(Encryptor {
             keys,
             out,
-            buf: Vec::with_capacity(CHUNK_SIZE + TAG_LEN),
+            buf: Zeroizing::new(Vec::with_capacity(CHUNK_SIZE)),
+            sealed: Vec::with_capacity(CHUNK_SIZE + TAG_LEN),
             counter: 0,
+            failed: false,
         })
     }
 
+    /// Seals the buffered plaintext as the next chunk and writes it. The counter advances and
+    /// the plaintext leaves `buf` before anything can fail, so a retry after an error can
+    /// neither reuse a nonce nor re-encrypt a sealed chunk; any error poisons the encryptor.
     fn seal_buffered(&mut self) -> Result<()> {
+        if self.failed {
+            return Err(Error::Failed);
+        }
+        self.failed = true;
         let nonce = self.keys.nonce(self.counter)?;
-        self.keys.aead.seal_in_place(&nonce, &[], &mut self.buf)?;
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
         self.counter += 1;
+        self.sealed.clear();
+        self.sealed.extend_from_slice(&self.buf);
+        self.buf.zeroize();
+        self.keys
+            .aead
+            .seal_in_place(&nonce, &[], &mut self.sealed)?;
+        self.out.write_all(&self.sealed)?;
+        self.failed = false;
         Ok(())
     }
 
@@ -75,12 +96,15 @@ impl<W: Write> Encryptor<W> {
 
 impl<W: Write> Write for Encryptor<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(into_io(Error::Failed));
+        }
         // A full buffer is sealed only once more data arrives, since the final chunk must be
         // shorter than CHUNK_SIZE.
         if self.buf.len() == CHUNK_SIZE && !data.is_empty() {
             self.seal_buffered().map_err(into_io)?;
         }
-        let take = data.len().min(CHUNK_SIZE - self.buf.len());
+        let take = data.len().min(CHUNK_SIZE.saturating_sub(self.buf.len()));
         self.buf
             .extend_from_slice(data.get(..take).unwrap_or_default());
         Ok(take)
