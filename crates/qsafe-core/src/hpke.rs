@@ -1,5 +1,7 @@
-//! HPKE (RFC 9180) base mode with export, over every registry KEM: DHKEM (§4.1), ML-KEM and
-//! the PQ/T hybrids with the KEM ids and `DeriveKeyPair` of draft-ietf-hpke-pq.
+//! HPKE (RFC 9180) base mode with export, over every registry KEM that has an HPKE KEM id:
+//! DHKEM (§4.1), ML-KEM and the PQ/T hybrids with the ids and `DeriveKeyPair` of
+//! draft-ietf-hpke-pq. (`x25519-mlkem768`, `x25519-mlkem1024-hkdf-sha384` and McEliece have
+//! no HPKE id.)
 //!
 //! Only the two-stage HKDF key schedule (§5.1) is implemented; the single-stage SHAKE KDFs
 //! of draft-ietf-hpke-pq are not.

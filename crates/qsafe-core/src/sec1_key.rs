@@ -36,6 +36,33 @@ pub(crate) fn parse<'a>(
     })
 }
 
+/// Parses the composite drafts' form (composite-KEM §4.3, composite-sigs §4.3): the named
+/// curve MUST be present and the public key MUST be absent.
+pub(crate) fn parse_composite<'a>(
+    der: &'a [u8],
+    curve: ObjectIdentifier,
+    alg: &'static str,
+) -> Result<Parsed<'a>> {
+    let key = sec1::EcPrivateKey::from_der(der)
+        .map_err(|_| Error::bad_private(alg, "not a DER ECPrivateKey (RFC 5915)"))?;
+    if key.parameters.and_then(|p| p.named_curve()) != Some(curve) {
+        return Err(Error::bad_private(
+            alg,
+            "composite ECPrivateKey must name its curve",
+        ));
+    }
+    if key.public_key.is_some() {
+        return Err(Error::bad_private(
+            alg,
+            "composite ECPrivateKey must not carry the public key",
+        ));
+    }
+    Ok(Parsed {
+        scalar: key.private_key,
+        public: None,
+    })
+}
+
 /// Encodes an `ECPrivateKey`, with the curve (composite drafts) or the public key (PKCS #8).
 pub(crate) fn encode(
     scalar: &[u8],

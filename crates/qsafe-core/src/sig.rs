@@ -150,7 +150,8 @@ enum Inner {
     Fn(fndsa::PrivateKey),
 }
 
-/// A signing key. Zeroized on drop; `Debug` shows no key bytes.
+/// A signing key. Zeroized on drop (SLH-DSA: the stored key bytes; the `slh-dsa` 0.1 crate's
+/// own per-signature key copy is not zeroizable); `Debug` shows no key bytes.
 pub struct SigningKey {
     alg: &'static Algorithm,
     inner: Inner,

@@ -133,7 +133,7 @@ impl PrivateKey {
         let Some(oid) = curve.oid() else {
             return Self::from_scalar(curve, der_bytes);
         };
-        let parsed = sec1_key::parse(der_bytes, oid, curve.name())?;
+        let parsed = sec1_key::parse_composite(der_bytes, oid, curve.name())?;
         let me = Self::from_scalar(curve, parsed.scalar)?;
         sec1_key::check_embedded_public(curve.name(), parsed.public, me.public.bytes())?;
         Ok(me)

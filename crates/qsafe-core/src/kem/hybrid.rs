@@ -1,7 +1,7 @@
 //! Hybrid KEMs: ML-KEM plus an elliptic-curve Diffie-Hellman, combined so that the shared
 //! secret stays secret while either component holds.
 //!
-//! All four constructions put the ML-KEM part first in keys and ciphertexts and differ in
+//! All five constructions put the ML-KEM part first in keys and ciphertexts and differ in
 //! private-key form and combiner:
 //!
 //! | id | private key | combiner |
@@ -101,6 +101,16 @@ impl Spec {
 
     /// Bytes of classical seed material `KEM.DeriveKeyPair` draws after the 64-byte ML-KEM
     /// seed (concrete-hybrid-kems §3: X25519 32; P-256 4 × 32 and P-384 1 × 48 candidates).
+    /// Encapsulation randomness after ML-KEM's 32-byte `m`: X25519 32 bytes; P-256 3 × 32 and
+    /// P-384 1 × 48 scalar candidates (concrete-hybrid-kems `Nrandom`).
+    fn trad_encaps_len(&self) -> usize {
+        match self.trad {
+            Curve::X25519 => 32,
+            Curve::P256 => 96,
+            Curve::P384 => 48,
+        }
+    }
+
     fn trad_seed_len(&self) -> usize {
         match self.trad {
             Curve::X25519 => 32,
@@ -182,14 +192,16 @@ impl PublicKey {
     /// ephemeral classical scalar (X-Wing §5.4; for NIST curves the first in-range candidate,
     /// concrete-hybrid-kems `RandomScalar`).
     pub(crate) fn encapsulate_derand(&self, eseed: &[u8]) -> Result<(Vec<u8>, SecretBytes)> {
-        let Some((m, scalar_seed)) = eseed.split_at_checked(mlkem::ENCAPS_RANDOMNESS_LEN) else {
+        let want = mlkem::ENCAPS_RANDOMNESS_LEN + self.spec.trad_encaps_len();
+        if eseed.len() != want {
             return Err(Error::length(
                 "encapsulation randomness",
                 self.spec.alg.id,
-                64,
+                want,
                 eseed.len(),
             ));
-        };
+        }
+        let (m, scalar_seed) = eseed.split_at(mlkem::ENCAPS_RANDOMNESS_LEN);
         let eph = random_scalar(self.spec, scalar_seed)?;
         let (ct_m, ss_m) = self.pq.encapsulate_derand(m)?;
         self.finish_encaps(&eph, ct_m, &ss_m)

@@ -219,7 +219,15 @@ fn open_envelope(der: &[u8]) -> Result<(&'static Algorithm, &[u8])> {
     let env = Envelope::from_der(der)
         .map_err(|e| Error::Encoding(format!("not a qsafe key envelope ({e})")))?;
     let id = env.algorithm.as_str();
-    let alg = registry::by_id(id).ok_or_else(|| Error::UnknownAlgorithm(id.to_string()))?;
+    let alg = registry::by_id(id).ok_or_else(|| {
+        // The name comes from the file: keep only printable ASCII before showing it.
+        let shown: String = id
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(64)
+            .collect();
+        Error::UnknownAlgorithm(shown)
+    })?;
     Ok((alg, env.key.as_bytes()))
 }
 
@@ -282,6 +290,12 @@ fn seed_choice(alg: &'static Algorithm, inner: &[u8]) -> Result<PrivateKey> {
         }
         Some(0x04) => {
             let os = OctetStringRef::from_der(inner).map_err(enc_err)?;
+            if Some(os.as_bytes().len()) == alg.sizes.private_key {
+                return Err(Error::bad_private(
+                    alg.id,
+                    "expandedKey holds a seed; use the seed [0] choice",
+                ));
+            }
             PrivateKey::from_raw(alg, os.as_bytes())
         }
         Some(0x30) => {
@@ -314,7 +328,7 @@ fn pem_or_der(input: &[u8], labels: &[&'static str]) -> Result<(Option<&'static 
     let trimmed = input.trim_ascii_start();
     if !trimmed.starts_with(b"-----BEGIN ") {
         if trimmed.first() == Some(&0x30) {
-            return Ok((None, input.to_vec()));
+            return Ok((None, trimmed.to_vec()));
         }
         return Err(Error::Encoding(format!(
             "neither PEM nor DER: expected '-----BEGIN {}-----' or a DER SEQUENCE",
@@ -390,6 +404,53 @@ mod tests {
         let info = pkcs8::PrivateKeyInfo::from_der(der.expose()).unwrap();
         assert_eq!(&info.private_key[..2], &[0x80, 0x40]);
         assert_eq!(info.algorithm.oid.to_string(), "2.16.840.1.101.3.4.4.2");
+    }
+
+    #[test]
+    fn a_seed_inside_expanded_key_is_refused() {
+        // PKCS#8 for ml-kem-768 whose privateKey is `expandedKey OCTET STRING` of 64 bytes.
+        let inner = OctetStringRef::new(&[7u8; 64]).unwrap().to_der().unwrap();
+        let der = with_alg_id(&registry::ML_KEM_768, |algorithm| {
+            pkcs8::PrivateKeyInfo {
+                algorithm,
+                private_key: &inner,
+                public_key: None,
+            }
+            .to_der()
+            .map_err(enc_err)
+        })
+        .unwrap();
+        let err = private_from_bytes(&der, None).unwrap_err();
+        assert!(
+            err.to_string().contains("expandedKey holds a seed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn composite_keys_must_use_the_drafts_ec_private_key_form() {
+        let key = PrivateKey::generate(&registry::MLKEM768_P256).unwrap();
+        let raw = key.raw().unwrap();
+        let (seed, ec) = raw.expose().split_at(64);
+        let parsed = sec1::EcPrivateKey::from_der(ec).unwrap();
+        let public = key.public_key().unwrap().raw()[1184..].to_vec();
+        let with_public = sec1::EcPrivateKey {
+            public_key: Some(&public),
+            ..parsed.clone()
+        }
+        .to_der()
+        .unwrap();
+        let no_curve = sec1::EcPrivateKey {
+            parameters: None,
+            ..parsed
+        }
+        .to_der()
+        .unwrap();
+        for bad in [with_public, no_curve] {
+            assert!(
+                PrivateKey::from_raw(&registry::MLKEM768_P256, &[seed, &bad].concat()).is_err()
+            );
+        }
     }
 
     #[test]

@@ -200,7 +200,7 @@ impl PrivateKey {
             alg: name,
             what: "ECPrivateKey",
         })?;
-        let parsed = sec1_key::parse(der_bytes, oid, name)?;
+        let parsed = sec1_key::parse_composite(der_bytes, oid, name)?;
         let key = Self::from_raw(scheme, parsed.scalar)?;
         sec1_key::check_embedded_public(name, parsed.public, &key.public)?;
         Ok(key)
