@@ -137,13 +137,14 @@ impl MessageKeys {
     }
 
     /// Hazmat for vectors: the derived AEAD nonce base.
+    #[cfg(feature = "hazmat")]
     pub(crate) fn base_nonce(&self) -> &[u8] {
         &self.base_nonce
     }
 }
 
 /// Hazmat for test vectors: `(base_nonce, commitment)` of a message.
-#[doc(hidden)]
+#[cfg(feature = "hazmat")]
 pub fn derived_values(
     inst: Cobblestone,
     input_key: &[u8],

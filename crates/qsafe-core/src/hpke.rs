@@ -319,6 +319,7 @@ pub fn setup_base_sender(
     Ok((enc, key_schedule(suite, Role::Sender, &ss, info)?))
 }
 
+#[cfg(feature = "hazmat")]
 /// Hazmat: `SetupBaseS` with the encapsulation randomness derived from `ikm_e` as the test
 /// vectors do (DHKEM: `DeriveKeyPair(ikmE)`; ML-KEM and hybrids: `ikmE` is the randomness).
 #[doc(hidden)]

@@ -120,6 +120,7 @@ impl EncapsulationKey {
         }
     }
 
+    #[cfg(feature = "hazmat")]
     /// Hazmat: deterministic encapsulation with caller-chosen randomness, for test vectors.
     /// ML-KEM takes `m` (32 bytes); hybrids take `m ‖ ephemeral scalar`; DHKEM takes the
     /// ephemeral scalar. Reusing randomness destroys security.
@@ -145,6 +146,7 @@ impl EncapsulationKey {
     }
 }
 
+#[cfg(feature = "hazmat")]
 /// Hazmat: the raw Diffie-Hellman of a DHKEM algorithm (X25519 per RFC 7748; ECDH on P-256
 /// and P-384 with a big-endian scalar and an uncompressed peer point), for test vectors.
 #[doc(hidden)]

@@ -295,6 +295,7 @@ impl SigningKey {
         }
     }
 
+    #[cfg(feature = "hazmat")]
     /// Hazmat: ML-DSA signing with caller-chosen `rnd` (32 zero bytes = deterministic), for
     /// test vectors. Other algorithms refuse.
     #[doc(hidden)]

@@ -37,12 +37,22 @@ impl<W: Write> Encryptor<W> {
         let salt = qsafe_core::secret::random_bytes(SALT_LEN)?;
         let mut s = [0u8; SALT_LEN];
         s.copy_from_slice(salt.expose());
-        Self::with_salt(inst, input_key, context, &s, out)
+        Self::start(inst, input_key, context, &s, out)
     }
 
     /// Hazmat: starts a message with a caller-chosen salt (it must never repeat for a key).
-    #[doc(hidden)]
+    #[cfg(feature = "hazmat")]
     pub fn with_salt(
+        inst: Cobblestone,
+        input_key: &[u8],
+        context: &[u8],
+        salt: &[u8; SALT_LEN],
+        out: W,
+    ) -> Result<Self> {
+        Self::start(inst, input_key, context, salt, out)
+    }
+
+    fn start(
         inst: Cobblestone,
         input_key: &[u8],
         context: &[u8],

@@ -103,6 +103,7 @@ impl Spec {
     /// seed (concrete-hybrid-kems §3: X25519 32; P-256 4 × 32 and P-384 1 × 48 candidates).
     /// Encapsulation randomness after ML-KEM's 32-byte `m`: X25519 32 bytes; P-256 3 × 32 and
     /// P-384 1 × 48 scalar candidates (concrete-hybrid-kems `Nrandom`).
+    #[cfg_attr(not(feature = "hazmat"), allow(dead_code))] // used by the hazmat test-vector API
     fn trad_encaps_len(&self) -> usize {
         match self.trad {
             Curve::X25519 => 32,
@@ -191,6 +192,7 @@ impl PublicKey {
     /// `EncapsulateDerand(pk, eseed)`: `eseed[..32]` is ML-KEM's `m`, the rest seeds the
     /// ephemeral classical scalar (X-Wing §5.4; for NIST curves the first in-range candidate,
     /// concrete-hybrid-kems `RandomScalar`).
+    #[cfg_attr(not(feature = "hazmat"), allow(dead_code))] // used by the hazmat test-vector API
     pub(crate) fn encapsulate_derand(&self, eseed: &[u8]) -> Result<(Vec<u8>, SecretBytes)> {
         let want = mlkem::ENCAPS_RANDOMNESS_LEN + self.spec.trad_encaps_len();
         if eseed.len() != want {

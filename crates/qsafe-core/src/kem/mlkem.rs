@@ -16,6 +16,7 @@ use crate::{Error, Result};
 /// Length of the stored seed `d ‖ z`.
 pub const SEED_LEN: usize = 64;
 /// Length of the encapsulation randomness `m`.
+#[cfg_attr(not(feature = "hazmat"), allow(dead_code))] // used by the hazmat test-vector API
 pub const ENCAPS_RANDOMNESS_LEN: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +95,7 @@ macro_rules! per_level {
 
 /// An ML-KEM encapsulation key that passed the FIPS 203 §7.2 modulus check.
 pub(crate) struct PublicKey {
+    #[cfg_attr(not(feature = "hazmat"), allow(dead_code))] // used by the hazmat test-vector API
     level: Level,
     bytes: Vec<u8>,
     aws: aws::EncapsulationKey<aws::AlgorithmId>,
@@ -142,6 +144,7 @@ impl PublicKey {
     }
 
     /// `ML-KEM.Encaps_internal(ek, m)`: deterministic; for vectors and fixed-randomness hybrids.
+    #[cfg_attr(not(feature = "hazmat"), allow(dead_code))] // used by the hazmat test-vector API
     pub(crate) fn encapsulate_derand(&self, m: &[u8]) -> Result<(Vec<u8>, SecretBytes)> {
         let id = self.level.registry().id;
         let m: [u8; ENCAPS_RANDOMNESS_LEN] = m
