@@ -51,40 +51,56 @@ pub fn run(cli: Cli) -> Outcome {
     }
 }
 
-/// True when the bytes look like a private key file (PEM label or PKCS #8 / envelope DER).
-fn is_private(bytes: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(bytes.get(..bytes.len().min(64)).unwrap_or_default());
-    if text.trim_start().starts_with("-----BEGIN") {
-        return text.contains("PRIVATE KEY");
-    }
-    codec::private_from_bytes(bytes, None).is_ok()
+/// A key file's contents: private or public.
+pub enum AnyKey {
+    Private(PrivateKey),
+    Public(PublicKey),
+}
+
+/// Loads a key file of either kind, decoding it once. PEM says which kind it is; DER is tried
+/// as PKCS #8 first, then as SubjectPublicKeyInfo.
+pub fn load_any(path: &Path, kind: Option<Kind>) -> Outcome<AnyKey> {
+    let bytes = zeroize::Zeroizing::new(read_input(path)?);
+    let context = || format!("reading {}", path.display());
+    let head =
+        String::from_utf8_lossy(bytes.get(..bytes.len().min(64)).unwrap_or_default()).into_owned();
+    let result = if head.trim_start().starts_with("-----BEGIN") {
+        if head.contains("PRIVATE KEY") {
+            codec::private_from_bytes(&bytes, kind).map(AnyKey::Private)
+        } else {
+            codec::public_from_bytes(&bytes, kind).map(AnyKey::Public)
+        }
+    } else {
+        codec::private_from_bytes(&bytes, kind)
+            .map(AnyKey::Private)
+            .or_else(|e| {
+                codec::public_from_bytes(&bytes, kind)
+                    .map(AnyKey::Public)
+                    .map_err(|_| e)
+            })
+    };
+    result.map_err(|e| Failure::core(context(), e))
 }
 
 /// Loads a private key, naming the file in any error.
 pub fn load_private(path: &Path, kind: Option<Kind>) -> Outcome<PrivateKey> {
-    let bytes = zeroize::Zeroizing::new(read_input(path)?);
-    if !is_private(&bytes) {
-        return Err(Failure::error(
+    match load_any(path, kind)? {
+        AnyKey::Private(key) => Ok(key),
+        AnyKey::Public(_) => Err(Failure::error(
             format!("{} is not a private key", path.display()),
             "pass the private key file written by `qsafe key gen` (not the .pub)",
-        ));
+        )),
     }
-    codec::private_from_bytes(&bytes, kind)
-        .map_err(|e| Failure::core(format!("reading {}", path.display()), e))
 }
 
 /// Loads a public key; a private key file is accepted too and its public half used.
 pub fn load_public(path: &Path, kind: Option<Kind>) -> Outcome<PublicKey> {
-    let bytes = read_input(path)?;
-    if is_private(&bytes) {
-        let sk = codec::private_from_bytes(&bytes, kind)
-            .map_err(|e| Failure::core(format!("reading {}", path.display()), e))?;
-        return sk
+    match load_any(path, kind)? {
+        AnyKey::Public(key) => Ok(key),
+        AnyKey::Private(key) => key
             .public_key()
-            .map_err(|e| Failure::core(format!("reading {}", path.display()), e));
+            .map_err(|e| Failure::core(format!("reading {}", path.display()), e)),
     }
-    codec::public_from_bytes(&bytes, kind)
-        .map_err(|e| Failure::core(format!("reading {}", path.display()), e))
 }
 
 /// Resolves `--alg`.

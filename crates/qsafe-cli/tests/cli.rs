@@ -573,7 +573,7 @@ fn error_paths_name_the_problem_with_documented_exit_codes() {
         p,
         &["sign", "--key", "garbage", "m"],
         1,
-        "not a private key",
+        "neither PEM nor DER",
     );
     fails(
         p,

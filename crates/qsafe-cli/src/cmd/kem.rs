@@ -17,9 +17,9 @@ fn not_kem(path: &std::path::Path, alg: &str) -> Failure {
 }
 
 pub fn encap(out: Out, args: EncapArgs) -> Outcome {
-    let PublicKey::Kem(pk) = load_public(&args.to, Some(Kind::Kem))? else {
-        let alg = load_public(&args.to, None)?.algorithm().id;
-        return Err(not_kem(&args.to, alg));
+    let pk = match load_public(&args.to, Some(Kind::Kem))? {
+        PublicKey::Kem(pk) => pk,
+        other => return Err(not_kem(&args.to, other.algorithm().id)),
     };
     let (ct, ss) = pk
         .encapsulate()
@@ -62,9 +62,9 @@ pub fn encap(out: Out, args: EncapArgs) -> Outcome {
 }
 
 pub fn decap(out: Out, args: DecapArgs) -> Outcome {
-    let PrivateKey::Kem(sk) = load_private(&args.key, Some(Kind::Kem))? else {
-        let alg = load_private(&args.key, None)?.algorithm().id;
-        return Err(not_kem(&args.key, alg));
+    let sk = match load_private(&args.key, Some(Kind::Kem))? {
+        PrivateKey::Kem(sk) => sk,
+        other => return Err(not_kem(&args.key, other.algorithm().id)),
     };
     let ct = read_input(&args.ciphertext)?;
     let ss = sk

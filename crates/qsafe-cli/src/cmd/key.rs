@@ -7,7 +7,7 @@ use qsafe_core::registry::Kind;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{Out, algorithm, load_public};
+use super::{AnyKey, Out, algorithm, load_any};
 use crate::cli::{Format, KeyExportArgs, KeyGenArgs, KeyImportArgs, KeyInfoArgs, KeyPubArgs};
 use crate::failure::{Failure, Outcome};
 use crate::io::{Content, Sensitivity, parse_hex, print_json, read_input, write_output};
@@ -150,37 +150,38 @@ pub fn public(out: Out, args: KeyPubArgs) -> Outcome {
 }
 
 pub fn export(out: Out, args: KeyExportArgs) -> Outcome {
-    let bytes = Zeroizing::new(read_input(&args.key)?);
-    let private = super::is_private(&bytes);
+    let loaded = load_any(&args.key, None)?;
+    let private = matches!(loaded, AnyKey::Private(_));
     let (encoded, content, sensitivity, alg): (Zeroizing<Vec<u8>>, Content, Sensitivity, &str) =
-        if private {
-            let key = super::load_private(&args.key, None)?;
-            let enc = match args.format {
-                Format::Raw => key.raw().map(|s| s.expose().to_vec()),
-                Format::Der => codec::private_to_der(&key).map(|s| s.expose().to_vec()),
-                Format::Pem => codec::private_to_pem(&key).map(|s| s.as_bytes().to_vec()),
+        match loaded {
+            AnyKey::Private(key) => {
+                let enc = match args.format {
+                    Format::Raw => key.raw().map(|s| s.expose().to_vec()),
+                    Format::Der => codec::private_to_der(&key).map(|s| s.expose().to_vec()),
+                    Format::Pem => codec::private_to_pem(&key).map(|s| s.as_bytes().to_vec()),
+                }
+                .map_err(|e| Failure::core("encoding the private key", e))?;
+                (
+                    Zeroizing::new(enc),
+                    content_of(args.format),
+                    Sensitivity::Secret,
+                    key.algorithm().id,
+                )
             }
-            .map_err(|e| Failure::core("encoding the private key", e))?;
-            (
-                Zeroizing::new(enc),
-                content_of(args.format),
-                Sensitivity::Secret,
-                key.algorithm().id,
-            )
-        } else {
-            let key = load_public(&args.key, None)?;
-            let enc = match args.format {
-                Format::Raw => Ok(key.raw().to_vec()),
-                Format::Der => codec::public_to_der(&key),
-                Format::Pem => codec::public_to_pem(&key).map(String::into_bytes),
+            AnyKey::Public(key) => {
+                let enc = match args.format {
+                    Format::Raw => Ok(key.raw().to_vec()),
+                    Format::Der => codec::public_to_der(&key),
+                    Format::Pem => codec::public_to_pem(&key).map(String::into_bytes),
+                }
+                .map_err(|e| Failure::core("encoding the public key", e))?;
+                (
+                    Zeroizing::new(enc),
+                    content_of(args.format),
+                    Sensitivity::Public,
+                    key.algorithm().id,
+                )
             }
-            .map_err(|e| Failure::core("encoding the public key", e))?;
-            (
-                Zeroizing::new(enc),
-                content_of(args.format),
-                Sensitivity::Public,
-                key.algorithm().id,
-            )
         };
     if out.json && args.output.as_os_str() == "-" {
         return Err(Failure::usage(
@@ -272,9 +273,14 @@ fn check_alg(wanted: &str, found: &str) -> Outcome {
 }
 
 pub fn info(out: Out, args: KeyInfoArgs) -> Outcome {
-    let bytes = Zeroizing::new(read_input(&args.key)?);
-    let private = super::is_private(&bytes);
-    let public = load_public(&args.key, None)?;
+    let (private, public) = match load_any(&args.key, None)? {
+        AnyKey::Private(key) => (
+            true,
+            key.public_key()
+                .map_err(|e| Failure::core("deriving the public key", e))?,
+        ),
+        AnyKey::Public(key) => (false, key),
+    };
     let alg = public.algorithm();
     let mut summary = key_summary(&public)?;
     set(&mut summary, "private", json!(private));

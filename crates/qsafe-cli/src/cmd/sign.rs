@@ -27,9 +27,9 @@ fn context(arg: &Option<String>) -> Outcome<Vec<u8>> {
 
 pub fn sign(out: Out, args: SignArgs) -> Outcome {
     let ctx = context(&args.context)?;
-    let PrivateKey::Sig(sk) = load_private(&args.key, Some(Kind::Signature))? else {
-        let alg = load_private(&args.key, None)?.algorithm().id;
-        return Err(not_signature(&args.key, alg));
+    let sk = match load_private(&args.key, Some(Kind::Signature))? {
+        PrivateKey::Sig(sk) => sk,
+        other => return Err(not_signature(&args.key, other.algorithm().id)),
     };
     let message = read_input(&args.message)?;
     let sig = sk
@@ -76,9 +76,9 @@ pub fn sign(out: Out, args: SignArgs) -> Outcome {
 
 pub fn verify(out: Out, args: VerifyArgs) -> Outcome {
     let ctx = context(&args.context)?;
-    let PublicKey::Sig(vk) = load_public(&args.key, Some(Kind::Signature))? else {
-        let alg = load_public(&args.key, None)?.algorithm().id;
-        return Err(not_signature(&args.key, alg));
+    let vk = match load_public(&args.key, Some(Kind::Signature))? {
+        PublicKey::Sig(vk) => vk,
+        other => return Err(not_signature(&args.key, other.algorithm().id)),
     };
     let sig = read_input(&args.signature)?;
     let message = read_input(&args.message)?;
