@@ -40,3 +40,13 @@ pub enum Error {
     #[error(transparent)]
     Core(#[from] qsafe_core::Error),
 }
+
+/// Carries an artifact error through `std::io::Read`/`Write` (recovered by `unwrap_io`).
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            other => std::io::Error::other(other),
+        }
+    }
+}

@@ -64,6 +64,14 @@ fn shape(alg: &'static Algorithm) -> Result<Shape> {
     }
 }
 
+/// FIPS 204/205 (and draft FIPS 206) contexts are at most 255 bytes.
+pub(crate) fn check_context(ctx: &[u8]) -> Result<()> {
+    if ctx.len() > 255 {
+        return Err(Error::ContextTooLong(ctx.len()));
+    }
+    Ok(())
+}
+
 fn no_context(alg: &'static Algorithm, ctx: &[u8]) -> Result<()> {
     if ctx.is_empty() {
         Ok(())

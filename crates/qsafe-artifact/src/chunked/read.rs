@@ -110,14 +110,14 @@ impl<R: Read> Read for Decryptor<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.chunk.len() {
             if self.failed {
-                return Err(into_io(Error::Failed));
+                return Err(io::Error::from(Error::Failed));
             }
             if self.done {
                 return Ok(0);
             }
             if let Err(e) = self.next_chunk() {
                 self.failed = true;
-                return Err(into_io(e));
+                return Err(e.into());
             }
         }
         let available = self.chunk.get(self.pos..).unwrap_or_default();
@@ -127,13 +127,6 @@ impl<R: Read> Read for Decryptor<R> {
         }
         self.pos += n;
         Ok(n)
-    }
-}
-
-fn into_io(e: Error) -> io::Error {
-    match e {
-        Error::Io(e) => e,
-        other => io::Error::other(other),
     }
 }
 

@@ -107,12 +107,12 @@ impl<W: Write> Encryptor<W> {
 impl<W: Write> Write for Encryptor<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.failed {
-            return Err(into_io(Error::Failed));
+            return Err(io::Error::from(Error::Failed));
         }
         // A full buffer is sealed only once more data arrives, since the final chunk must be
         // shorter than CHUNK_SIZE.
         if self.buf.len() == CHUNK_SIZE && !data.is_empty() {
-            self.seal_buffered().map_err(into_io)?;
+            self.seal_buffered().map_err(io::Error::from)?;
         }
         let take = data.len().min(CHUNK_SIZE.saturating_sub(self.buf.len()));
         self.buf
@@ -122,12 +122,5 @@ impl<W: Write> Write for Encryptor<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
-    }
-}
-
-fn into_io(e: Error) -> io::Error {
-    match e {
-        Error::Io(e) => e,
-        other => io::Error::other(other),
     }
 }

@@ -9,6 +9,7 @@ use fn_dsa::{
 };
 use rand_core06::OsRng;
 
+use super::check_context;
 use crate::registry::{AlgId, Algorithm};
 use crate::{Error, Result};
 
@@ -49,14 +50,6 @@ impl Param {
         VerifyingKeyStandard::decode(pk)
             .map(|_| ())
             .ok_or(Error::bad_public(self.name(), "malformed"))
-    }
-}
-
-fn check_context(ctx: &[u8]) -> Result<()> {
-    if ctx.len() > 255 {
-        Err(Error::ContextTooLong(ctx.len()))
-    } else {
-        Ok(())
     }
 }
 

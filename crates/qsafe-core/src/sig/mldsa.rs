@@ -9,6 +9,7 @@ use aws_lc_rs::signature as pq;
 use aws_lc_rs::signature::{self as aws_sig, KeyPair as _, PqdsaKeyPair, UnparsedPublicKey};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::check_context;
 use crate::registry::{self, AlgId, Algorithm};
 use crate::{Error, Result};
 
@@ -95,13 +96,6 @@ impl Level {
             Level::L87 => &pq::ML_DSA_87,
         }
     }
-}
-
-fn check_context(ctx: &[u8]) -> Result<()> {
-    if ctx.len() > 255 {
-        return Err(Error::ContextTooLong(ctx.len()));
-    }
-    Ok(())
 }
 
 /// Checks a public key's length; FIPS 204 places no further validity condition on `pk`.

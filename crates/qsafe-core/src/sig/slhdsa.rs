@@ -4,6 +4,7 @@
 
 use slh_dsa::{Sha2_128f, Sha2_128s, Sha2_256s, Signature, SigningKey, VerifyingKey};
 
+use super::check_context;
 use crate::registry::{AlgId, Algorithm};
 use crate::{Error, Result};
 
@@ -74,9 +75,7 @@ impl Param {
 
 pub(crate) fn verify(p: Param, pk: &[u8], msg: &[u8], ctx: &[u8], sig: &[u8]) -> Result<()> {
     p.check_public(pk)?;
-    if ctx.len() > 255 {
-        return Err(Error::ContextTooLong(ctx.len()));
-    }
+    check_context(ctx)?;
     per_param!(p, P => {
         let vk = VerifyingKey::<P>::try_from(pk).map_err(|_| Error::bad_public(p.name(), "malformed"))?;
         let sig = Signature::<P>::try_from(sig).map_err(|_| Error::Verification)?;
@@ -158,9 +157,7 @@ impl PrivateKey {
 
     /// Hedged `slh_sign` (Algorithm 22) with fresh `addrnd`.
     pub(crate) fn sign(&self, msg: &[u8], ctx: &[u8]) -> Result<Vec<u8>> {
-        if ctx.len() > 255 {
-            return Err(Error::ContextTooLong(ctx.len()));
-        }
+        check_context(ctx)?;
         let p = self.param;
         let rnd = crate::secret::random_bytes(p.n())?;
         per_param!(p, P => {
