@@ -180,7 +180,7 @@ pub fn decrypt(
 ) -> Result<Vec<u8>> {
     let mut dec = Decryptor::new(inst, input_key, context, sealed)?;
     let mut out = Vec::with_capacity(sealed.len());
-    std::io::Read::read_to_end(&mut dec, &mut out).map_err(read::unwrap_io)?;
+    std::io::Read::read_to_end(&mut dec, &mut out).map_err(crate::unwrap_io)?;
     Ok(out)
 }
 

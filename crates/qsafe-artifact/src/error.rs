@@ -36,6 +36,58 @@ pub enum Error {
     /// An earlier error left the stream unusable; its output must be discarded.
     #[error("an earlier error interrupted this stream; discard its output")]
     Failed,
+    /// Not a sealed file, or a header field is malformed (`field` names it).
+    #[error("malformed header: {field}: {problem}")]
+    Format {
+        /// The header field, e.g. `recipient[0].enc`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A container version this build does not read.
+    #[error("unsupported container version {0} (this build reads version 1)")]
+    Version(u16),
+    /// An algorithm id the registry does not know, or one not allowed in this place.
+    #[error("algorithm {id:?} is not allowed as {role}: {why}")]
+    Algorithm {
+        /// The id as written.
+        id: String,
+        /// Where it was found (`recipient`, `signer`).
+        role: &'static str,
+        /// Why it is refused.
+        why: String,
+    },
+    /// No recipient stanza was made for the key offered.
+    #[error("no recipient stanza matches this key ({key}); the file is sealed to: {}", recipients.join(", "))]
+    NoRecipient {
+        /// Fingerprint of the key offered.
+        key: String,
+        /// Fingerprints of the file's recipients.
+        recipients: Vec<String>,
+    },
+    /// The recipient stanza for this key does not decrypt: modified, or not made for it.
+    #[error("the recipient stanza for this key failed to decrypt: it was modified")]
+    Stanza,
+    /// The header MAC does not verify under the file key: the header was modified.
+    #[error("header authentication failed: the header was modified")]
+    HeaderMac,
+    /// The sender signature is missing although one is required.
+    #[error("the file carries no sender signature, but one is required")]
+    NotSigned,
+    /// The file was signed by a different key than the one required.
+    #[error("the file was signed by {found}, not by the required key {expected}")]
+    SignerMismatch {
+        /// Fingerprint of the key the reader requires.
+        expected: String,
+        /// Fingerprint of the signer stanza.
+        found: String,
+    },
+    /// The sender signature trailer is malformed or does not verify.
+    #[error("the sender signature does not verify: header or payload modified, or trailer damaged")]
+    Signature,
+    /// A safetensors header or tensor request is invalid.
+    #[error("safetensors: {0}")]
+    Safetensors(String),
     /// A primitive failed (bad key length and the like).
     #[error(transparent)]
     Core(#[from] qsafe_core::Error),
@@ -50,3 +102,16 @@ impl From<Error> for std::io::Error {
         }
     }
 }
+
+/// Recovers a crate error carried through `std::io::Read`/`Write`; other I/O errors become
+/// [`Error::Io`].
+pub fn unwrap_io(e: std::io::Error) -> Error {
+    if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        return Error::Io(e);
+    }
+    match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+        Some(Ok(err)) => *err,
+        _ => Error::Io(std::io::Error::other("error lost in transit")),
+    }
+}
+

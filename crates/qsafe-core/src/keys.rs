@@ -130,10 +130,21 @@ impl PublicKey {
 
     /// `sha256:<hex>` of the DER public key encoding: stable across PEM/DER and line endings.
     pub fn fingerprint(&self) -> Result<String> {
-        let der = codec::public_to_der(self)?;
-        let d = digest::digest(&digest::SHA256, &der);
-        Ok(format!("sha256:{}", hex_lower(d.as_ref())))
+        Ok(format_fingerprint(&self.fingerprint_bytes()?))
     }
+
+    /// SHA-256 of the DER public key encoding (the bytes behind [`PublicKey::fingerprint`]).
+    pub fn fingerprint_bytes(&self) -> Result<[u8; 32]> {
+        let der = codec::public_to_der(self)?;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest::digest(&digest::SHA256, &der).as_ref());
+        Ok(out)
+    }
+}
+
+/// Formats fingerprint bytes as `sha256:<hex>`.
+pub fn format_fingerprint(bytes: &[u8; 32]) -> String {
+    format!("sha256:{}", hex_lower(bytes))
 }
 
 fn hex_lower(bytes: &[u8]) -> String {

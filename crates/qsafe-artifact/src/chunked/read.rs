@@ -106,20 +106,34 @@ impl<R: Read> Decryptor<R> {
     }
 }
 
-impl<R: Read> Read for Decryptor<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl<R: Read> Decryptor<R> {
+    /// Makes the next authenticated bytes available (decrypting a chunk if the current one is
+    /// used up); at the end of the message nothing is loaded.
+    pub(crate) fn load(&mut self) -> io::Result<()> {
         while self.pos == self.chunk.len() {
             if self.failed {
                 return Err(io::Error::from(Error::Failed));
             }
             if self.done {
-                return Ok(0);
+                return Ok(());
             }
             if let Err(e) = self.next_chunk() {
                 self.failed = true;
                 return Err(e.into());
             }
         }
+        Ok(())
+    }
+
+    /// The input stream, for adapters that inspect what was read.
+    pub(crate) fn input_mut(&mut self) -> &mut R {
+        &mut self.input
+    }
+}
+
+impl<R: Read> Read for Decryptor<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.load()?;
         let available = self.chunk.get(self.pos..).unwrap_or_default();
         let n = available.len().min(out.len());
         if let (Some(dst), Some(src)) = (out.get_mut(..n), available.get(..n)) {
@@ -127,17 +141,6 @@ impl<R: Read> Read for Decryptor<R> {
         }
         self.pos += n;
         Ok(n)
-    }
-}
-
-/// Recovers a crate error carried through `std::io::Read`.
-pub(crate) fn unwrap_io(e: io::Error) -> Error {
-    if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-        return Error::Io(e);
-    }
-    match e.into_inner().map(|inner| inner.downcast::<Error>()) {
-        Some(Ok(err)) => *err,
-        _ => Error::Io(io::Error::other("error lost in transit")),
     }
 }
 
