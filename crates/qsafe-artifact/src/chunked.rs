@@ -195,3 +195,12 @@ pub fn sealed_len(plaintext_len: u64) -> Option<u64> {
         .checked_add(plaintext_len)?
         .checked_add(chunks * TAG_LEN as u64)
 }
+
+/// Plaintext length of a well-formed message of `sealed_len` bytes, or `None` if no message
+/// has that length (the inverse of [`sealed_len`]).
+pub fn plaintext_len(sealed_len: u64) -> Option<u64> {
+    let body = sealed_len.checked_sub(HEADER_LEN as u64)?;
+    let full = body / SEALED_CHUNK_SIZE as u64;
+    let last = (body % SEALED_CHUNK_SIZE as u64).checked_sub(TAG_LEN as u64)?;
+    Some(full * CHUNK_SIZE as u64 + last)
+}

@@ -2,6 +2,7 @@
 
 pub mod chunked;
 pub mod container;
+pub mod safetensors;
 mod error;
 
 pub use error::{Error, Result, unwrap_io};

@@ -31,6 +31,12 @@ pub enum Command {
     Sign(SignArgs),
     /// Verify a signature over a file.
     Verify(VerifyArgs),
+    /// Encrypt a file to one or more recipients, optionally signed (sealed container v1).
+    Seal(SealArgs),
+    /// Decrypt a sealed file: all of it, a byte range, or one safetensors tensor.
+    Open(OpenArgs),
+    /// Show a sealed file's suite, recipients, signer and sizes (no key needed).
+    Inspect(InspectArgs),
     /// Measure primitive costs and encoding sizes on this machine.
     Bench(BenchArgs),
 }
@@ -205,6 +211,58 @@ pub struct VerifyArgs {
     pub signature: PathBuf,
     /// Signed file (`-` for stdin).
     pub message: PathBuf,
+}
+
+#[derive(Args)]
+pub struct SealArgs {
+    /// Recipient public key (KEM); repeat for several recipients.
+    #[arg(short, long = "recipient", value_name = "PUBLIC", required = true)]
+    pub recipients: Vec<PathBuf>,
+    /// Sign the sealed file with this private key (composite ML-DSA recommended).
+    #[arg(long, value_name = "PRIVATE")]
+    pub sign_with: Option<PathBuf>,
+    /// Algorithm suite: `default` or `cnsa2` (admits only CNSA 2.0 algorithms).
+    #[arg(long, default_value = "default")]
+    pub suite: String,
+    /// Accept classical-only (quantum-vulnerable) recipients or signer.
+    #[arg(long)]
+    pub allow_classical: bool,
+    /// Output file (`-` for stdout); it appears only once complete.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+    /// File to seal (`-` for stdin).
+    pub input: PathBuf,
+}
+
+#[derive(Args)]
+pub struct OpenArgs {
+    /// Private key of one of the recipients.
+    #[arg(short, long, value_name = "PRIVATE")]
+    pub key: PathBuf,
+    /// Require a sender signature by this public key.
+    #[arg(long, value_name = "PUBLIC")]
+    pub verify_with: Option<PathBuf>,
+    /// Only the plaintext bytes START:LEN (decrypts only the chunks they cover).
+    #[arg(long, value_name = "START:LEN", conflicts_with = "tensor")]
+    pub range: Option<String>,
+    /// Only this tensor of a sealed safetensors file, written as a one-tensor safetensors file.
+    #[arg(long, value_name = "NAME")]
+    pub tensor: Option<String>,
+    /// Output file (`-` for stdout); it appears only once everything authenticated.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+    /// Sealed file (`-` for stdin; --range and --tensor need a file).
+    pub input: PathBuf,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Sealed file (`-` for stdin).
+    pub input: PathBuf,
 }
 
 #[derive(Args)]

@@ -4,6 +4,7 @@ mod algs;
 mod bench;
 mod kem;
 mod key;
+mod seal;
 mod sign;
 
 use std::path::Path;
@@ -47,6 +48,9 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Kem(KemCommand::Decap(a)) => kem::decap(out, a),
         Command::Sign(a) => sign::sign(out, a),
         Command::Verify(a) => sign::verify(out, a),
+        Command::Seal(a) => seal::seal(out, a),
+        Command::Open(a) => seal::open(out, a),
+        Command::Inspect(a) => seal::inspect(out, a),
         Command::Bench(a) => bench::run(out, a),
     }
 }

@@ -1,5 +1,6 @@
 //! Errors as the user sees them: a message naming the problem, a hint, and an exit code.
 
+use qsafe_artifact::Error as ArtifactError;
 use qsafe_core::Error as CoreError;
 
 /// Documented exit codes (README "Exit codes").
@@ -90,6 +91,57 @@ impl Failure {
             code,
             message: format!("{context}: {err}"),
             hint: Some(hint.to_string()),
+            json_done: false,
+        }
+    }
+}
+
+impl Failure {
+    /// Wraps an artifact error: authentication and format failures exit 3, policy refusals 2.
+    pub fn artifact(context: impl core::fmt::Display, err: ArtifactError) -> Self {
+        use ArtifactError as E;
+        let err = match err {
+            E::Core(e) => return Failure::core(context, e),
+            other => other,
+        };
+        let (code, hint) = match &err {
+            E::Io(_) => (exit::ERROR, "check the paths, permissions and free space".to_string()),
+            E::NoRecipient { .. } => (
+                exit::CRYPTO,
+                "open it with the private key of one of these recipients (`qsafe key info KEY` \
+                 shows a key's fingerprint)"
+                    .to_string(),
+            ),
+            E::Algorithm { .. } => (
+                exit::USAGE,
+                "see `qsafe algs`; recipients need hybrid or post-quantum KEM keys".to_string(),
+            ),
+            E::Version(_) => (
+                exit::CRYPTO,
+                "the file was written by a newer qsafe; upgrade to read it".to_string(),
+            ),
+            E::NotSigned | E::SignerMismatch { .. } => (
+                exit::CRYPTO,
+                "the file was not sealed by the key given with --verify-with".to_string(),
+            ),
+            E::Range { .. } => (
+                exit::USAGE,
+                "`qsafe inspect FILE` shows the plaintext size; --range takes START:LEN".to_string(),
+            ),
+            E::Safetensors(_) => (
+                exit::USAGE,
+                "--tensor needs a sealed safetensors file and a tensor name it contains".to_string(),
+            ),
+            _ => (
+                exit::CRYPTO,
+                "the file is damaged or was tampered with; nothing unauthenticated was written"
+                    .to_string(),
+            ),
+        };
+        Failure {
+            code,
+            message: format!("{context}: {err}"),
+            hint: Some(hint),
             json_done: false,
         }
     }
