@@ -3,6 +3,8 @@
 pub mod chunked;
 pub mod container;
 pub mod safetensors;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod error;
 
 pub use error::{Error, Result, unwrap_io};

@@ -5,8 +5,8 @@ use std::io::Read;
 use qsafe_core::registry::{self, Algorithm, Kind, Suite};
 
 use super::{
-    hpke_ids, FILE_KEY_LEN, FINGERPRINT_LEN, MAC_LEN, MAGIC, MAX_HEADER_LEN, MAX_RECIPIENTS, PAYLOAD_ID,
-    PREFIX_LEN, VERSION, WRAPPED_KEY_LEN,
+    FILE_KEY_LEN, FINGERPRINT_LEN, MAC_LEN, MAGIC, MAX_HEADER_LEN, MAX_RECIPIENTS, PAYLOAD_ID,
+    PREFIX_LEN, VERSION, WRAPPED_KEY_LEN, hpke_ids,
 };
 use crate::{Error, Result};
 
@@ -207,7 +207,12 @@ impl Header {
         let signer = match c.u8("signer")? {
             0 => None,
             1 => Some(parse_signer(&mut c)?),
-            other => return Err(format_err("signer", format!("flag {other}; expected 0 or 1"))),
+            other => {
+                return Err(format_err(
+                    "signer",
+                    format!("flag {other}; expected 0 or 1"),
+                ));
+            }
         };
         if c.pos != c.buf.len() {
             return Err(format_err(
@@ -229,10 +234,11 @@ fn parse_recipient(c: &mut Cursor<'_>, i: u8, suite: &Suite) -> Result<Recipient
     let id = c.str8(&field("kem"))?;
     let kem = registry::by_id(id)
         .filter(|a| a.id == id && a.kind == Kind::Kem)
-        .ok_or_else(|| Error::Algorithm {
-            id: id.into(),
-            role: "recipient KEM",
-            why: "not a KEM in the registry (see `qsafe algs --kind kem`)".into(),
+        .ok_or_else(|| {
+            format_err(
+                field("kem"),
+                format!("{id:?} is not a KEM this build knows"),
+            )
         })?;
     let hpke_kem = c.u16(&field("hpke_kem"))?;
     if Some(hpke_kem) != kem.hpke_id {
@@ -258,7 +264,12 @@ fn parse_recipient(c: &mut Cursor<'_>, i: u8, suite: &Suite) -> Result<Recipient
     if Some(enc.len()) != kem.sizes.ciphertext {
         return Err(format_err(
             field("enc"),
-            format!("{} bytes; {} encapsulations are {:?}", enc.len(), kem.id, kem.sizes.ciphertext),
+            format!(
+                "{} bytes; {} encapsulations are {:?}",
+                enc.len(),
+                kem.id,
+                kem.sizes.ciphertext
+            ),
         ));
     }
     let wrapped_key = c.bytes16(&field("wrapped_key"))?.to_vec();
@@ -282,10 +293,11 @@ fn parse_signer(c: &mut Cursor<'_>) -> Result<Signer> {
     let id = c.str8("signer.alg")?;
     let alg = registry::by_id(id)
         .filter(|a| a.id == id && a.kind == Kind::Signature)
-        .ok_or_else(|| Error::Algorithm {
-            id: id.into(),
-            role: "signer",
-            why: "not a signature algorithm in the registry".into(),
+        .ok_or_else(|| {
+            format_err(
+                "signer.alg",
+                format!("{id:?} is not a signature algorithm this build knows"),
+            )
         })?;
     let mut fingerprint = [0u8; FINGERPRINT_LEN];
     fingerprint.copy_from_slice(c.take(FINGERPRINT_LEN, "signer.fingerprint")?);
