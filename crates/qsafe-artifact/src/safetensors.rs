@@ -55,21 +55,34 @@ pub fn read_header<R: Read + Seek>(ra: &mut RandomAccess<R>) -> Result<(Map<Stri
 }
 
 /// Finds `name` in the header, checking its offsets against the file.
-pub fn find(header: &Map<String, Value>, data_start: u64, file_len: u64, name: &str) -> Result<TensorInfo> {
-    let entry = header.get(name).filter(|_| name != "__metadata__").ok_or_else(|| {
-        let mut names: Vec<&str> = header
-            .keys()
-            .map(String::as_str)
-            .filter(|k| *k != "__metadata__")
-            .collect();
-        names.sort_unstable();
-        let shown = names.iter().take(20).copied().collect::<Vec<_>>().join(", ");
-        bad(format!(
-            "no tensor named {name:?}; the file has {} tensors: {shown}{}",
-            names.len(),
-            if names.len() > 20 { ", …" } else { "" }
-        ))
-    })?;
+pub fn find(
+    header: &Map<String, Value>,
+    data_start: u64,
+    file_len: u64,
+    name: &str,
+) -> Result<TensorInfo> {
+    let entry = header
+        .get(name)
+        .filter(|_| name != "__metadata__")
+        .ok_or_else(|| {
+            let mut names: Vec<&str> = header
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != "__metadata__")
+                .collect();
+            names.sort_unstable();
+            let shown = names
+                .iter()
+                .take(20)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            bad(format!(
+                "no tensor named {name:?}; the file has {} tensors: {shown}{}",
+                names.len(),
+                if names.len() > 20 { ", …" } else { "" }
+            ))
+        })?;
     let dtype = entry
         .get("dtype")
         .and_then(Value::as_str)
@@ -85,7 +98,10 @@ pub fn find(header: &Map<String, Value>, data_start: u64, file_len: u64, name: &
         .and_then(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<_>>>())
         .filter(|o| o.len() == 2)
         .ok_or_else(|| bad(format!("tensor {name:?} has no valid data_offsets")))?;
-    let (begin, end) = (offsets.first().copied().unwrap_or(0), offsets.get(1).copied().unwrap_or(0));
+    let (begin, end) = (
+        offsets.first().copied().unwrap_or(0),
+        offsets.get(1).copied().unwrap_or(0),
+    );
     let data_len = file_len.saturating_sub(data_start);
     if begin > end || end > data_len {
         return Err(bad(format!(

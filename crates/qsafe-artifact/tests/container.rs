@@ -1,5 +1,10 @@
 //! Sealed container v1: round trips, recipients, signatures, policy, random access.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::io::{Cursor, Read, Write};
 
@@ -188,7 +193,11 @@ fn random_access_reads_ranges_of_signed_and_unsigned_files() {
         let fk = h.unlock(&dk).unwrap();
         let mut ra = h.open_random(&fk, Cursor::new(&f[..])).unwrap();
         assert_eq!(ra.len(), plain.len() as u64);
-        for (off, len) in [(0, 10), (CHUNK_SIZE - 3, 7), (4 * CHUNK_SIZE, CHUNK_SIZE + 123)] {
+        for (off, len) in [
+            (0, 10),
+            (CHUNK_SIZE - 3, 7),
+            (4 * CHUNK_SIZE, CHUNK_SIZE + 123),
+        ] {
             assert_eq!(
                 ra.read_range(off as u64, len as u64).unwrap(),
                 &plain[off..off + len]

@@ -105,7 +105,10 @@ impl Failure {
             other => other,
         };
         let (code, hint) = match &err {
-            E::Io(_) => (exit::ERROR, "check the paths, permissions and free space".to_string()),
+            E::Io(_) => (
+                exit::ERROR,
+                "check the paths, permissions and free space".to_string(),
+            ),
             E::NoRecipient { .. } => (
                 exit::CRYPTO,
                 "open it with the private key of one of these recipients (`qsafe key info KEY` \
@@ -126,11 +129,13 @@ impl Failure {
             ),
             E::Range { .. } => (
                 exit::USAGE,
-                "`qsafe inspect FILE` shows the plaintext size; --range takes START:LEN".to_string(),
+                "`qsafe inspect FILE` shows the plaintext size; --range takes START:LEN"
+                    .to_string(),
             ),
             E::Safetensors(_) => (
                 exit::USAGE,
-                "--tensor needs a sealed safetensors file and a tensor name it contains".to_string(),
+                "--tensor needs a sealed safetensors file and a tensor name it contains"
+                    .to_string(),
             ),
             _ => (
                 exit::CRYPTO,

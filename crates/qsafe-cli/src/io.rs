@@ -67,8 +67,7 @@ pub fn write_output(
 
 fn write_file_atomic(path: &Path, bytes: &[u8], sensitivity: Sensitivity, force: bool) -> Outcome {
     let mut file = AtomicFile::create(path, sensitivity, force)?;
-    file.write_all(bytes)
-        .map_err(|e| write_failure(path, &e))?;
+    file.write_all(bytes).map_err(|e| write_failure(path, &e))?;
     file.commit()
 }
 
@@ -213,7 +212,10 @@ impl Output {
                     "redirect it (`> file`) or pass -o FILE",
                 ));
             }
-            return Ok(Output::Stdout(std::io::BufWriter::with_capacity(1 << 20, out)));
+            return Ok(Output::Stdout(std::io::BufWriter::with_capacity(
+                1 << 20,
+                out,
+            )));
         }
         Ok(Output::File(AtomicFile::create(path, sensitivity, force)?))
     }

@@ -16,8 +16,8 @@ pub struct Encryptor<W: Write> {
     out: W,
     /// Plaintext of the chunk being filled (at most `CHUNK_SIZE`).
     buf: Zeroizing<Vec<u8>>,
-    /// The sealed chunk being written.
-    sealed: Vec<u8>,
+    /// The sealed chunk being written (plaintext only while it is being encrypted).
+    sealed: Zeroizing<Vec<u8>>,
     counter: u64,
     /// Set by any error: a nonce is never used twice and nothing more is written.
     failed: bool,
@@ -65,8 +65,8 @@ impl<W: Write> Encryptor<W> {
         Ok(Encryptor {
             keys,
             out,
-            buf: Zeroizing::new(Vec::with_capacity(CHUNK_SIZE)),
-            sealed: Vec::with_capacity(CHUNK_SIZE + TAG_LEN),
+            buf: Zeroizing::new(Vec::with_capacity(CHUNK_SIZE + TAG_LEN)),
+            sealed: Zeroizing::new(Vec::with_capacity(CHUNK_SIZE + TAG_LEN)),
             counter: 0,
             failed: false,
         })
@@ -75,6 +75,7 @@ impl<W: Write> Encryptor<W> {
     /// Seals the buffered plaintext as the next chunk and writes it. The counter advances and
     /// the plaintext leaves `buf` before anything can fail, so a retry after an error can
     /// neither reuse a nonce nor re-encrypt a sealed chunk; any error poisons the encryptor.
+    /// The buffers swap roles instead of copying: the plaintext is encrypted where it lies.
     fn seal_buffered(&mut self) -> Result<()> {
         if self.failed {
             return Err(Error::Failed);
@@ -82,12 +83,16 @@ impl<W: Write> Encryptor<W> {
         self.failed = true;
         let nonce = self.keys.nonce(self.counter)?;
         self.counter += 1;
-        self.sealed.clear();
-        self.sealed.extend_from_slice(&self.buf);
-        self.buf.zeroize();
-        self.keys
+        core::mem::swap(&mut self.sealed, &mut self.buf);
+        self.buf.clear();
+        if let Err(e) = self
+            .keys
             .aead
-            .seal_in_place(&nonce, &[], &mut self.sealed)?;
+            .seal_in_place(&nonce, &[], &mut self.sealed)
+        {
+            self.sealed.zeroize();
+            return Err(e.into());
+        }
         self.out.write_all(&self.sealed)?;
         self.failed = false;
         Ok(())

@@ -12,8 +12,8 @@ use subtle::ConstantTimeEq;
 
 use super::stream::{HoldBack, Window};
 use super::{
-    FILE_KEY_LEN, FileKeys, HPKE_INFO, Header, derive_keys, header_digest, header_mac,
-    hpke_suite, signed_message,
+    FILE_KEY_LEN, FileKeys, HPKE_INFO, Header, derive_keys, header_digest, header_mac, hpke_suite,
+    signed_message,
 };
 use crate::chunked::{Cobblestone, Decryptor, RandomAccess};
 use crate::{Error, Result};
@@ -141,11 +141,7 @@ pub fn verify_signature(header: &Header, vk: &VerifyingKey, input: impl Read) ->
     let keep = usize::try_from(header.expect_signer(vk)?).map_err(|_| Error::Signature)?;
     let mut held = HoldBack::new(input, keep, true);
     io::copy(&mut held, &mut io::sink())?;
-    check_trailer(
-        vk,
-        &header_digest(&header.bytes),
-        &mut held,
-    )
+    check_trailer(vk, &header_digest(&header.bytes), &mut held)
 }
 
 fn check_trailer<R: Read>(

@@ -129,9 +129,7 @@ impl<'a, W: Write> Sealer<'a, W> {
             body.get_mut(..2)
                 .unwrap_or_default()
                 .copy_from_slice(&n.to_be_bytes());
-            body.get_mut(2..)
-                .unwrap_or_default()
-                .copy_from_slice(&sig);
+            body.get_mut(2..).unwrap_or_default().copy_from_slice(&sig);
             inner.write_all(&trailer)?;
         }
         inner.flush()?;

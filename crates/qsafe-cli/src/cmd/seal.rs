@@ -48,10 +48,10 @@ impl Input {
         }
     }
 
-    fn reader(self) -> Box<dyn Read> {
+    fn reader(self) -> Box<dyn Read + Send> {
         match self {
             Input::File(f, _) => Box::new(f),
-            Input::Stdin => Box::new(io::stdin().lock()),
+            Input::Stdin => Box::new(io::stdin()),
         }
     }
 }
@@ -73,35 +73,72 @@ fn refuse_json_on_stdout(out: Out, path: &Path) -> Outcome {
     Ok(())
 }
 
-/// Streams `input` into `sink` with a progress bar; returns the byte count.
-fn pump(out: Out, what: &str, total: Option<u64>, input: impl Read, sink: &mut impl Write) -> io::Result<u64> {
-    let mut reader = ProgressReader {
-        inner: input,
-        progress: Progress::bytes(out, what, total),
-    };
-    let mut buf = vec![0u8; BUF];
-    let mut n = 0u64;
-    loop {
-        let k = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                reader.progress.finish();
-                return Err(e);
+/// Streams `input` into `sink` with a progress bar; returns the byte count. A second thread
+/// reads (and, for `open`, decrypts) while this one writes (and, for `seal`, encrypts), so the
+/// two halves use both cores; at most `DEPTH` blocks are in flight.
+fn pump(
+    out: Out,
+    what: &str,
+    total: Option<u64>,
+    mut input: impl Read + Send,
+    sink: &mut impl Write,
+) -> io::Result<u64> {
+    const BLOCK: usize = 256 * 1024;
+    const DEPTH: usize = 8;
+    let mut progress = Progress::bytes(out, what, total);
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(DEPTH);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let result = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            loop {
+                let mut buf = empty_rx.try_recv().unwrap_or_else(|_| vec![0u8; BLOCK]);
+                buf.resize(BLOCK, 0);
+                let got = read_block(&mut input, &mut buf).map(|n| {
+                    buf.truncate(n);
+                    buf
+                });
+                let end = !matches!(&got, Ok(b) if !b.is_empty());
+                if full_tx.send(got).is_err() || end {
+                    return;
+                }
             }
-        };
-        sink.write_all(buf.get(..k).unwrap_or_default())?;
-        n += k as u64;
+        });
+        let mut n = 0u64;
+        for block in full_rx {
+            let block = block?;
+            if block.is_empty() {
+                break;
+            }
+            sink.write_all(&block)?;
+            n += block.len() as u64;
+            progress.inc(block.len() as u64);
+            let _ = empty_tx.send(block);
+        }
+        Ok(n)
+    });
+    progress.finish();
+    result
+}
+
+/// Fills `buf` unless the stream ends first.
+fn read_block(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(buf.get_mut(n..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    reader.progress.finish();
     Ok(n)
 }
 
 fn signer_json(header: &Header) -> Value {
-    header.signer.as_ref().map_or(Value::Null, |s| {
-        json!({ "algorithm": s.alg.id, "fingerprint": format_fingerprint(&s.fingerprint) })
-    })
+    header.signer.as_ref().map_or(
+        Value::Null,
+        |s| json!({ "algorithm": s.alg.id, "fingerprint": format_fingerprint(&s.fingerprint) }),
+    )
 }
 
 pub fn seal(out: Out, args: SealArgs) -> Outcome {
@@ -123,7 +160,11 @@ pub fn seal(out: Out, args: SealArgs) -> Outcome {
             PrivateKey::Sig(sk) => Some(sk),
             PrivateKey::Kem(k) => {
                 return Err(Failure::usage(
-                    format!("{} is a {} key, which cannot sign", p.display(), k.algorithm().id),
+                    format!(
+                        "{} is a {} key, which cannot sign",
+                        p.display(),
+                        k.algorithm().id
+                    ),
                     "pass a signature key to --sign-with, e.g. from `qsafe key gen --alg mldsa65-ed25519-sha512`",
                 ));
             }
@@ -184,7 +225,10 @@ fn parse_range(text: &str) -> Outcome<(u64, u64)> {
         )
     };
     let (a, b) = text.split_once(':').ok_or_else(bad)?;
-    Ok((a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?))
+    Ok((
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    ))
 }
 
 pub fn open(out: Out, args: OpenArgs) -> Outcome {
@@ -194,7 +238,11 @@ pub fn open(out: Out, args: OpenArgs) -> Outcome {
         PrivateKey::Kem(dk) => dk,
         PrivateKey::Sig(k) => {
             return Err(Failure::usage(
-                format!("{} is a {} signature key", args.key.display(), k.algorithm().id),
+                format!(
+                    "{} is a {} signature key",
+                    args.key.display(),
+                    k.algorithm().id
+                ),
                 "open with a recipient's KEM private key; signer keys go to --verify-with (public)",
             ));
         }
@@ -228,11 +276,13 @@ pub fn open(out: Out, args: OpenArgs) -> Outcome {
                 "read from a file, or write with -o FILE (it appears only after the check)",
             ));
         }
-        let mut reader = BufReader::with_capacity(BUF, io::stdin().lock());
+        let mut reader = BufReader::with_capacity(BUF, io::stdin());
         let header = Header::read(&mut reader).map_err(fail)?;
         let key = header.unlock(&dk).map_err(fail)?;
         let mut output = Output::create(&args.output, Sensitivity::Public, args.force)?;
-        let opened = header.open_stream(&key, reader, vk.as_ref()).map_err(fail)?;
+        let opened = header
+            .open_stream(&key, reader, vk.as_ref())
+            .map_err(fail)?;
         let n = pump(out, "opening", None, opened, &mut output).map_err(|e| fail(unwrap_io(e)))?;
         output.commit()?;
         return report_open(out, &args, &header, n, vk.is_some(), None);
@@ -265,7 +315,9 @@ pub fn open(out: Out, args: OpenArgs) -> Outcome {
         let mut f = &file;
         f.seek(SeekFrom::Start(header.len()))?;
         let reader = BufReader::with_capacity(BUF, f);
-        let opened = header.open_stream(&key, reader, vk.as_ref()).map_err(fail)?;
+        let opened = header
+            .open_stream(&key, reader, vk.as_ref())
+            .map_err(fail)?;
         let total = plaintext_len(len.saturating_sub(header.len() + header.trailer_len()));
         pump(out, "opening", total, opened, &mut output).map_err(|e| fail(unwrap_io(e)))?
     };
@@ -283,7 +335,11 @@ fn check_signature(
     file.seek(SeekFrom::Start(header.len()))?;
     let reader = ProgressReader {
         inner: BufReader::with_capacity(BUF, file),
-        progress: Progress::bytes(out, "verifying signature", Some(len.saturating_sub(header.len()))),
+        progress: Progress::bytes(
+            out,
+            "verifying signature",
+            Some(len.saturating_sub(header.len())),
+        ),
     };
     let result = verify_signature(header, vk, reader);
     result
@@ -305,9 +361,18 @@ fn report_open(
             args.output.display(),
             tensor
                 .as_ref()
-                .map(|t| format!(" of tensor {} ({} {:?})", args.tensor.as_deref().unwrap_or(""), t.dtype, t.shape))
+                .map(|t| format!(
+                    " of tensor {} ({} {:?})",
+                    args.tensor.as_deref().unwrap_or(""),
+                    t.dtype,
+                    t.shape
+                ))
                 .unwrap_or_default(),
-            if verified { ", sender signature verified" } else { "" }
+            if verified {
+                ", sender signature verified"
+            } else {
+                ""
+            }
         ),
     );
     if out.json {
@@ -348,20 +413,38 @@ pub fn inspect(out: Out, args: InspectArgs) -> Outcome {
             "authenticated": false,
         }));
     }
-    out.say(format!("qsafe sealed file, format v1, suite {}", header.suite.id));
-    out.say(format!("payload:    {} (C2SP chunked, 16 KiB chunks)", qsafe_artifact::container::PAYLOAD_ID));
+    out.say(format!(
+        "qsafe sealed file, format v1, suite {}",
+        header.suite.id
+    ));
+    out.say(format!(
+        "payload:    {} (C2SP chunked, 16 KiB chunks)",
+        qsafe_artifact::container::PAYLOAD_ID
+    ));
     for r in &header.recipients {
-        out.say(format!("recipient:  {} {}", r.kem.id, format_fingerprint(&r.fingerprint)));
+        out.say(format!(
+            "recipient:  {} {}",
+            r.kem.id,
+            format_fingerprint(&r.fingerprint)
+        ));
     }
     match &header.signer {
-        Some(s) => out.say(format!("signer:     {} {}", s.alg.id, format_fingerprint(&s.fingerprint))),
+        Some(s) => out.say(format!(
+            "signer:     {} {}",
+            s.alg.id,
+            format_fingerprint(&s.fingerprint)
+        )),
         None => out.say("signer:     none"),
     }
     let plain_text = plain.map_or("invalid (truncated or padded)".to_string(), |p| {
         let overhead = total.saturating_sub(p);
         format!("{p} bytes (overhead {overhead} bytes)")
     });
-    out.say(format!("size:       {total} bytes; header {}, trailer {}", header.len(), header.trailer_len()));
+    out.say(format!(
+        "size:       {total} bytes; header {}, trailer {}",
+        header.len(),
+        header.trailer_len()
+    ));
     out.say(format!("plaintext:  {plain_text}"));
     out.say("(unauthenticated: `qsafe open` checks every field)");
     Ok(())
