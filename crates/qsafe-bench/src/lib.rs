@@ -3,8 +3,10 @@
 //! [`primitives`] times key generation, encapsulation, decapsulation, signing and
 //! verification (median of many runs) for every registry algorithm, next to the seed's
 //! "Computational Overhead Comparison"; [`sizes`] builds the "Memory and Storage Impact" table
-//! from real encodings. Progress goes through a callback, so the library draws nothing.
+//! from real encodings; [`artifacts`] times sealing and model signing against age and
+//! OpenSSF `model_signing`. Progress goes through a callback, so the library draws nothing.
 
+pub mod artifacts;
 pub mod primitives;
 pub mod sizes;
 pub mod timing;

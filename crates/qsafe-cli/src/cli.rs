@@ -267,7 +267,33 @@ pub struct InspectArgs {
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Fewer iterations: finishes in seconds, with wider error bars.
-    #[arg(long)]
+    /// Fewer iterations and smaller data: finishes in seconds, with wider error bars.
+    #[arg(long, global = true)]
     pub quick: bool,
+    /// What to measure (default: primitives).
+    #[command(subcommand)]
+    pub what: Option<BenchWhat>,
+}
+
+#[derive(Subcommand)]
+pub enum BenchWhat {
+    /// Primitive costs and encoding sizes: the seed's tables (the default).
+    Primitives,
+    /// Seal, open and model signing on a 4-file model and many small files, against age and
+    /// OpenSSF model_signing in the same run.
+    Artifacts(BenchArtifactsArgs),
+}
+
+#[derive(Args)]
+pub struct BenchArtifactsArgs {
+    /// Scratch directory for the data (default: a new one under the temp dir, removed after).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The OpenSSF model_signing CLI (default: $QSAFE_MODEL_SIGNING, then PATH, then
+    /// ./.venv/bin/model_signing).
+    #[arg(long, value_name = "PATH")]
+    pub model_signing: Option<PathBuf>,
+    /// Keep the scratch directory.
+    #[arg(long)]
+    pub keep: bool,
 }

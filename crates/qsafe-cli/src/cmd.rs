@@ -2,6 +2,7 @@
 
 mod algs;
 mod bench;
+mod bench_artifacts;
 mod kem;
 mod key;
 mod seal;

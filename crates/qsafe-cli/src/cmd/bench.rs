@@ -8,11 +8,11 @@ use qsafe_bench::timing::{Budget, Stats};
 use serde_json::json;
 
 use super::Out;
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, BenchWhat};
 use crate::failure::{Failure, Outcome};
 use crate::io::{emit, print_json};
 
-fn machine() -> serde_json::Value {
+pub(super) fn machine() -> serde_json::Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -28,7 +28,14 @@ fn machine() -> serde_json::Value {
 }
 
 pub fn run(out: Out, args: BenchArgs) -> Outcome {
-    let budget = if args.quick {
+    match args.what {
+        Some(BenchWhat::Artifacts(a)) => super::bench_artifacts::run(out, args.quick, a),
+        Some(BenchWhat::Primitives) | None => primitives(out, args.quick),
+    }
+}
+
+fn primitives(out: Out, quick: bool) -> Outcome {
+    let budget = if quick {
         Budget::QUICK
     } else {
         Budget::FULL
@@ -61,7 +68,7 @@ pub fn run(out: Out, args: BenchArgs) -> Outcome {
         return print_json(&json!({
             "schema_version": 1,
             "machine": machine(),
-            "mode": if args.quick { "quick" } else { "full" },
+            "mode": if quick { "quick" } else { "full" },
             "elapsed_s": elapsed,
             "seed_table": report.seed_table,
             "algorithms": report.algorithms,
@@ -69,7 +76,7 @@ pub fn run(out: Out, args: BenchArgs) -> Outcome {
             "sizes": sizes,
         }));
     }
-    emit(&render(&report, &sizes, args.quick, elapsed))
+    emit(&render(&report, &sizes, quick, elapsed))
 }
 
 fn cell(v: Option<f64>, claim: Option<f64>) -> String {
