@@ -114,4 +114,3 @@ pub fn unwrap_io(e: std::io::Error) -> Error {
         _ => Error::Io(std::io::Error::other("error lost in transit")),
     }
 }
-

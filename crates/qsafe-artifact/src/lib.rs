@@ -2,9 +2,10 @@
 
 pub mod chunked;
 pub mod container;
+mod error;
+pub mod model;
 pub mod safetensors;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-mod error;
 
 pub use error::{Error, Result, unwrap_io};

@@ -132,9 +132,11 @@ fn fill(buf: &mut [u8], state: &mut u64) {
 
 /// A valid safetensors file: one F32 tensor filling `size` bytes.
 fn write_safetensors(path: &Path, size: u64, seed: u64) -> Res<()> {
-    let mut header =
-        format!(r#"{{"weight":{{"dtype":"F32","shape":[{}],"data_offsets":[0,{size}]}}}}"#, size / 4)
-            .into_bytes();
+    let mut header = format!(
+        r#"{{"weight":{{"dtype":"F32","shape":[{}],"data_offsets":[0,{size}]}}}}"#,
+        size / 4
+    )
+    .into_bytes();
     while header.len() % 8 != 0 {
         header.push(b' ');
     }
@@ -169,7 +171,10 @@ fn datasets(cfg: &Config) -> Res<Vec<Dataset>> {
         write_safetensors(&p, tensor, 0x9e37_79b9_7f4a_7c15 ^ i)?;
         files.push(p);
     }
-    let model_bytes = files.iter().map(|p| fs::metadata(p).map_or(0, |m| m.len())).sum();
+    let model_bytes = files
+        .iter()
+        .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
     let small = cfg.dir.join("files");
     fs::create_dir_all(&small).map_err(io_err("creating files dir"))?;
     let mut state = 0x1234_5678_9abc_def1u64;
@@ -295,7 +300,19 @@ pub fn run_all(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Res<Report> {
         ("hybrid", "mldsa87-ecdsa-p384-sha512"),
     ] {
         let path = keys.join(name);
-        run(q, &[os("key"), os("gen"), os("--alg"), os(alg), os("-o"), path.as_os_str(), os("--quiet")], None)?;
+        run(
+            q,
+            &[
+                os("key"),
+                os("gen"),
+                os("--alg"),
+                os(alg),
+                os("-o"),
+                path.as_os_str(),
+                os("--quiet"),
+            ],
+            None,
+        )?;
     }
     let mut missing = Vec::new();
     let age_keys = match &cfg.age {
@@ -327,37 +344,48 @@ pub fn run_all(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Res<Report> {
     fs::create_dir_all(&sealed_dir).map_err(io_err("creating sealed dir"))?;
 
     for set in &sets {
-        let mut time = |op: &'static str, tool: String, f: &mut dyn FnMut() -> Res<Option<u64>>| -> Res<()> {
-            progress(&format!("{op} {} with {tool}", set.name));
-            let mut secs = Vec::new();
-            let mut rss = None;
-            for _ in 0..reps {
-                let t = Instant::now();
-                rss = rss.max(f()?);
-                secs.push(t.elapsed().as_secs_f64());
-            }
-            let seconds = median(secs);
-            rows.push(Row {
-                dataset: set.name.clone(),
-                op,
-                tool,
-                bytes: set.bytes,
-                seconds,
-                gb_per_s: set.bytes as f64 / seconds / 1e9,
-                peak_rss_kib: rss,
-            });
-            Ok(())
-        };
+        let mut time =
+            |op: &'static str, tool: String, f: &mut dyn FnMut() -> Res<Option<u64>>| -> Res<()> {
+                progress(&format!("{op} {} with {tool}", set.name));
+                let mut secs = Vec::new();
+                let mut rss = None;
+                for _ in 0..reps {
+                    let t = Instant::now();
+                    rss = rss.max(f()?);
+                    secs.push(t.elapsed().as_secs_f64());
+                }
+                let seconds = median(secs);
+                rows.push(Row {
+                    dataset: set.name.clone(),
+                    op,
+                    tool,
+                    bytes: set.bytes,
+                    seconds,
+                    gb_per_s: set.bytes as f64 / seconds / 1e9,
+                    peak_rss_kib: rss,
+                });
+                Ok(())
+            };
         let sealed = |s: &Path, ext: &str| {
             sealed_dir.join(format!(
                 "{}.{ext}",
-                s.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                s.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
             ))
         };
         time("seal", "qsafe x-wing".into(), &mut || {
             let mut rss = None;
             for s in &set.streams {
-                let args = [os("seal"), os("-r"), recipient_pub.as_os_str(), os("-o"), os("-"), os("--quiet"), s.as_os_str()];
+                let args = [
+                    os("seal"),
+                    os("-r"),
+                    recipient_pub.as_os_str(),
+                    os("-o"),
+                    os("-"),
+                    os("--quiet"),
+                    s.as_os_str(),
+                ];
                 rss = rss.max(run(q, &args, Some(&sealed(s, "qs")))?);
             }
             Ok(rss)
@@ -366,7 +394,16 @@ pub fn run_all(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Res<Report> {
             let mut rss = None;
             for s in &set.streams {
                 let out = sealed(s, "qsd");
-                let args = [os("seal"), os("-r"), recipient_pub.as_os_str(), os("-o"), out.as_os_str(), os("--force"), os("--quiet"), s.as_os_str()];
+                let args = [
+                    os("seal"),
+                    os("-r"),
+                    recipient_pub.as_os_str(),
+                    os("-o"),
+                    out.as_os_str(),
+                    os("--force"),
+                    os("--quiet"),
+                    s.as_os_str(),
+                ];
                 rss = rss.max(run(q, &args, None)?);
             }
             Ok(rss)
@@ -375,7 +412,15 @@ pub fn run_all(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Res<Report> {
             let mut rss = None;
             for s in &set.streams {
                 let input = sealed(s, "qs");
-                let args = [os("open"), os("-k"), recipient_key.as_os_str(), os("-o"), os("-"), os("--quiet"), input.as_os_str()];
+                let args = [
+                    os("open"),
+                    os("-k"),
+                    recipient_key.as_os_str(),
+                    os("-o"),
+                    os("-"),
+                    os("--quiet"),
+                    input.as_os_str(),
+                ];
                 rss = rss.max(run(q, &args, Some(&sealed(s, "out")))?);
             }
             Ok(rss)
@@ -385,15 +430,29 @@ pub fn run_all(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Res<Report> {
             let _ = fs::remove_file(sealed(s, "out"));
             let _ = fs::remove_file(sealed(s, "qsd"));
         }
-        let sealed_bytes: u64 = set.streams.iter().map(|s| fs::metadata(sealed(s, "qs")).map_or(0, |m| m.len())).sum();
-        let plain: u64 = set.streams.iter().map(|s| fs::metadata(s).map_or(0, |m| m.len())).sum();
+        let sealed_bytes: u64 = set
+            .streams
+            .iter()
+            .map(|s| fs::metadata(sealed(s, "qs")).map_or(0, |m| m.len()))
+            .sum();
+        let plain: u64 = set
+            .streams
+            .iter()
+            .map(|s| fs::metadata(s).map_or(0, |m| m.len()))
+            .sum();
         let mut age_sealed = None;
         if let (Some((age, _)), Some((age_key, age_recipient))) = (&cfg.age, &age_keys) {
             time("seal", "age X25519".into(), &mut || {
                 let mut rss = None;
                 for s in &set.streams {
                     let out = sealed(s, "age");
-                    let args = [os("-r"), os(age_recipient), os("-o"), out.as_os_str(), s.as_os_str()];
+                    let args = [
+                        os("-r"),
+                        os(age_recipient),
+                        os("-o"),
+                        out.as_os_str(),
+                        s.as_os_str(),
+                    ];
                     rss = rss.max(run(age, &args, None)?);
                 }
                 Ok(rss)
@@ -403,12 +462,24 @@ pub fn run_all(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Res<Report> {
                 for s in &set.streams {
                     let out = sealed(s, "ageout");
                     let input = sealed(s, "age");
-                    let args = [os("-d"), os("-i"), age_key.as_os_str(), os("-o"), out.as_os_str(), input.as_os_str()];
+                    let args = [
+                        os("-d"),
+                        os("-i"),
+                        age_key.as_os_str(),
+                        os("-o"),
+                        out.as_os_str(),
+                        input.as_os_str(),
+                    ];
                     rss = rss.max(run(age, &args, None)?);
                 }
                 Ok(rss)
             })?;
-            age_sealed = Some(set.streams.iter().map(|s| fs::metadata(sealed(s, "age")).map_or(0, |m| m.len())).sum());
+            age_sealed = Some(
+                set.streams
+                    .iter()
+                    .map(|s| fs::metadata(sealed(s, "age")).map_or(0, |m| m.len()))
+                    .sum(),
+            );
             for s in &set.streams {
                 roundtrip_ok &= same_file(s, &sealed(s, "ageout"));
                 let _ = fs::remove_file(sealed(s, "ageout"));
@@ -434,11 +505,30 @@ pub fn run_all(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Res<Report> {
             let kp = keys.join(format!("{key}.pub"));
             let s = sig(key);
             time("sign", format!("qsafe {label}"), &mut || {
-                let args = [os("model"), os("sign"), set.dir.as_os_str(), os("--key"), k.as_os_str(), os("-o"), s.as_os_str(), os("--force"), os("--quiet")];
+                let args = [
+                    os("model"),
+                    os("sign"),
+                    set.dir.as_os_str(),
+                    os("--key"),
+                    k.as_os_str(),
+                    os("-o"),
+                    s.as_os_str(),
+                    os("--force"),
+                    os("--quiet"),
+                ];
                 run(q, &args, None)
             })?;
             time("verify", format!("qsafe {label}"), &mut || {
-                let args = [os("model"), os("verify"), set.dir.as_os_str(), os("--key"), kp.as_os_str(), os("--signature"), s.as_os_str(), os("--quiet")];
+                let args = [
+                    os("model"),
+                    os("verify"),
+                    set.dir.as_os_str(),
+                    os("--key"),
+                    kp.as_os_str(),
+                    os("--signature"),
+                    s.as_os_str(),
+                    os("--quiet"),
+                ];
                 run(q, &args, None)
             })?;
         }
@@ -447,11 +537,27 @@ pub fn run_all(cfg: &Config, progress: &mut dyn FnMut(&str)) -> Res<Report> {
             let kp = keys.join("p256.pub");
             let s = sig("model_signing");
             time("sign", "model_signing ecdsa-p256".into(), &mut || {
-                let args = [os("sign"), os("key"), os("--private_key"), k.as_os_str(), os("--signature"), s.as_os_str(), set.dir.as_os_str()];
+                let args = [
+                    os("sign"),
+                    os("key"),
+                    os("--private_key"),
+                    k.as_os_str(),
+                    os("--signature"),
+                    s.as_os_str(),
+                    set.dir.as_os_str(),
+                ];
                 run(ms, &args, None)
             })?;
             time("verify", "model_signing ecdsa-p256".into(), &mut || {
-                let args = [os("verify"), os("key"), os("--public_key"), kp.as_os_str(), os("--signature"), s.as_os_str(), set.dir.as_os_str()];
+                let args = [
+                    os("verify"),
+                    os("key"),
+                    os("--public_key"),
+                    kp.as_os_str(),
+                    os("--signature"),
+                    s.as_os_str(),
+                    set.dir.as_os_str(),
+                ];
                 run(ms, &args, None)
             })?;
         }
@@ -480,10 +586,30 @@ fn ratios(rows: &[Row]) -> Vec<Ratio> {
         let pairs = [
             ("seal", "qsafe x-wing", "age X25519", None),
             ("open", "qsafe x-wing", "age X25519", None),
-            ("sign", "qsafe ecdsa-p256", "model_signing ecdsa-p256", Some(sign_target)),
-            ("sign", "qsafe mldsa87-ecdsa-p384", "model_signing ecdsa-p256", Some(sign_target)),
-            ("verify", "qsafe ecdsa-p256", "model_signing ecdsa-p256", None),
-            ("verify", "qsafe mldsa87-ecdsa-p384", "model_signing ecdsa-p256", None),
+            (
+                "sign",
+                "qsafe ecdsa-p256",
+                "model_signing ecdsa-p256",
+                Some(sign_target),
+            ),
+            (
+                "sign",
+                "qsafe mldsa87-ecdsa-p384",
+                "model_signing ecdsa-p256",
+                Some(sign_target),
+            ),
+            (
+                "verify",
+                "qsafe ecdsa-p256",
+                "model_signing ecdsa-p256",
+                None,
+            ),
+            (
+                "verify",
+                "qsafe mldsa87-ecdsa-p384",
+                "model_signing ecdsa-p256",
+                None,
+            ),
         ];
         for (op, ours, theirs, target) in pairs {
             if let (Some(a), Some(b)) = (find(ds, op, ours), find(ds, op, theirs)) {

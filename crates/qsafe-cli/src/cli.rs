@@ -39,6 +39,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Measure primitive costs and encoding sizes on this machine.
     Bench(BenchArgs),
+    /// Sign and verify a model directory (OpenSSF model_signing v1.0 bundles).
+    #[command(subcommand)]
+    Model(ModelCommand),
 }
 
 #[derive(Args)]
@@ -296,4 +299,67 @@ pub struct BenchArtifactsArgs {
     /// Keep the scratch directory.
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Hash every file of a model and sign the manifest (Sigstore bundle, JSON).
+    Sign(ModelSignArgs),
+    /// Check a model against a signed manifest; names added, removed and changed files.
+    Verify(ModelVerifyArgs),
+}
+
+/// Which files make up the model (as model_signing decides).
+#[derive(Args)]
+pub struct ModelFilesArgs {
+    /// Leave out this path (relative to the current directory; repeatable).
+    #[arg(long = "ignore-paths", value_name = "PATH")]
+    pub ignore_paths: Vec<PathBuf>,
+    /// Include .git, .gitattributes, .github and .gitignore (left out by default).
+    #[arg(long)]
+    pub no_ignore_git_paths: bool,
+    /// Follow symbolic links to files (refused by default).
+    #[arg(long)]
+    pub allow_symlinks: bool,
+}
+
+#[derive(Args)]
+pub struct ModelSignArgs {
+    /// The model: a directory or a single file.
+    pub path: PathBuf,
+    /// Private signing key (ECDSA P-256/P-384 for model_signing, or any qsafe signature key).
+    #[arg(long, value_name = "PRIVATE")]
+    pub key: PathBuf,
+    /// The bundle to write (`-` for stdout).
+    #[arg(short, long, value_name = "SIG")]
+    pub output: PathBuf,
+    /// With an ECDSA composite key, also write SIG.classical (a bundle signed by the ECDSA
+    /// half alone) and SIG.classical.pub, for `model_signing verify key`.
+    #[arg(long)]
+    pub classical_compat: bool,
+    /// Hash shards of this many bytes instead of whole files (faster for a few large files;
+    /// the model_signing CLI verifies whole-file manifests only).
+    #[arg(long, value_name = "BYTES")]
+    pub shard_size: Option<u64>,
+    #[command(flatten)]
+    pub files: ModelFilesArgs,
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args)]
+pub struct ModelVerifyArgs {
+    /// The model: a directory or a single file.
+    pub path: PathBuf,
+    /// Public key (a private key file is accepted too).
+    #[arg(long, value_name = "PUBLIC")]
+    pub key: PathBuf,
+    /// The bundle from `qsafe model sign` or `model_signing sign key`.
+    #[arg(long, value_name = "SIG")]
+    pub signature: PathBuf,
+    /// Refuse classical-only (quantum-vulnerable) signatures.
+    #[arg(long)]
+    pub require_pq: bool,
+    #[command(flatten)]
+    pub files: ModelFilesArgs,
 }

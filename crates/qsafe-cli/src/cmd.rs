@@ -5,6 +5,7 @@ mod bench;
 mod bench_artifacts;
 mod kem;
 mod key;
+mod model;
 mod seal;
 mod sign;
 
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Open(a) => seal::open(out, a),
         Command::Inspect(a) => seal::inspect(out, a),
         Command::Bench(a) => bench::run(out, a),
+        Command::Model(a) => model::run(out, a),
     }
 }
 

@@ -145,6 +145,23 @@ pub fn labeled_expand(
     )
 }
 
+/// HMAC-SHA-512 (RFC 2104, FIPS 198-1) over the concatenated `parts`.
+pub fn hmac_sha512(key: &[u8], parts: &[&[u8]]) -> [u8; 64] {
+    let mut ctx = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA512, key));
+    for p in parts {
+        ctx.update(p);
+    }
+    let mut out = [0u8; 64];
+    out.copy_from_slice(ctx.sign().as_ref());
+    out
+}
+
+/// Checks an HMAC-SHA-512 tag in constant time.
+pub fn hmac_sha512_verify(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    hmac_sha512(key, parts).ct_eq(tag).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,21 +187,4 @@ mod tests {
                 .is_err()
         );
     }
-}
-
-/// HMAC-SHA-512 (RFC 2104, FIPS 198-1) over the concatenated `parts`.
-pub fn hmac_sha512(key: &[u8], parts: &[&[u8]]) -> [u8; 64] {
-    let mut ctx = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA512, key));
-    for p in parts {
-        ctx.update(p);
-    }
-    let mut out = [0u8; 64];
-    out.copy_from_slice(ctx.sign().as_ref());
-    out
-}
-
-/// Checks an HMAC-SHA-512 tag in constant time.
-pub fn hmac_sha512_verify(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    hmac_sha512(key, parts).ct_eq(tag).into()
 }

@@ -130,6 +130,23 @@ impl VerifyingKey {
         &self.bytes
     }
 
+    /// The classical component of a composite key as a standalone key of its own registry
+    /// algorithm (e.g. `ecdsa-p384-sha384` for `mldsa87-ecdsa-p384-sha512`), for verifiers
+    /// that only know classical signatures. Other algorithms refuse with
+    /// [`Error::Unsupported`].
+    pub fn classical_component(&self) -> Result<VerifyingKey> {
+        match self.shape {
+            Shape::Composite(spec) => VerifyingKey::from_bytes(
+                spec.classical_algorithm(),
+                spec.classical_public(&self.bytes)?,
+            ),
+            _ => Err(Error::Unsupported {
+                alg: self.alg.id,
+                what: "a classical component (not a composite)",
+            }),
+        }
+    }
+
     /// Verifies `sig` over `msg` with context `ctx` (empty for none; classical schemes take
     /// none). Any failure is the single opaque [`Error::Verification`].
     pub fn verify(&self, msg: &[u8], ctx: &[u8], sig: &[u8]) -> Result<()> {
@@ -281,6 +298,25 @@ impl SigningKey {
         }
     }
 
+    /// The classical component of a composite key as a standalone signing key of its own
+    /// registry algorithm. Signatures it makes alone carry no post-quantum protection, and the
+    /// composite draft advises against reusing component keys elsewhere: use it only where a
+    /// classical-only verifier must be served, over messages that cannot take the composite
+    /// `M'` form (which starts with the composite prefix). Other algorithms refuse with
+    /// [`Error::Unsupported`].
+    pub fn classical_component(&self) -> Result<SigningKey> {
+        match &self.inner {
+            Inner::Composite(sk) => {
+                let raw = sk.classical_raw()?;
+                SigningKey::from_seed(sk.spec().classical_algorithm(), raw.expose())
+            }
+            _ => Err(Error::Unsupported {
+                alg: self.alg.id,
+                what: "a classical component (not a composite)",
+            }),
+        }
+    }
+
     /// The matching public key.
     pub fn verifying_key(&self) -> Result<VerifyingKey> {
         VerifyingKey::from_bytes(self.alg, &self.public_bytes())
@@ -413,6 +449,30 @@ mod tests {
         sig[0] ^= 1;
         vk.verify(b"m", b"", &sig).unwrap();
         assert!(vk.verify(b"m", b"", &sig[..sig.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn composite_classical_component_matches_public_half() {
+        let composites = signature_algs().filter(|a| composite::Spec::of(a).is_some());
+        let mut n = 0;
+        for alg in composites {
+            let sk = SigningKey::generate(alg).unwrap();
+            let vk = sk.verifying_key().unwrap();
+            let csk = sk.classical_component().unwrap();
+            let cvk = vk.classical_component().unwrap();
+            assert_eq!(csk.algorithm(), cvk.algorithm(), "{}", alg.id);
+            assert_eq!(csk.public_bytes(), cvk.as_bytes(), "{}", alg.id);
+            assert!(vk.as_bytes().ends_with(cvk.as_bytes()), "{}", alg.id);
+            let sig = csk.sign(b"m", b"").unwrap();
+            cvk.verify(b"m", b"", &sig).unwrap();
+            n += 1;
+        }
+        assert_eq!(n, 4);
+        let ecdsa = SigningKey::generate(&crate::registry::ECDSA_P256_SHA256).unwrap();
+        assert!(matches!(
+            ecdsa.classical_component(),
+            Err(Error::Unsupported { .. })
+        ));
     }
 
     #[test]

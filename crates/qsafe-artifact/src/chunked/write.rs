@@ -85,11 +85,7 @@ impl<W: Write> Encryptor<W> {
         self.counter += 1;
         core::mem::swap(&mut self.sealed, &mut self.buf);
         self.buf.clear();
-        if let Err(e) = self
-            .keys
-            .aead
-            .seal_in_place(&nonce, &[], &mut self.sealed)
-        {
+        if let Err(e) = self.keys.aead.seal_in_place(&nonce, &[], &mut self.sealed) {
             self.sealed.zeroize();
             return Err(e.into());
         }

@@ -35,11 +35,7 @@ pub fn run(out: Out, args: BenchArgs) -> Outcome {
 }
 
 fn primitives(out: Out, quick: bool) -> Outcome {
-    let budget = if quick {
-        Budget::QUICK
-    } else {
-        Budget::FULL
-    };
+    let budget = if quick { Budget::QUICK } else { Budget::FULL };
     let bar = (!out.json && !out.quiet).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(

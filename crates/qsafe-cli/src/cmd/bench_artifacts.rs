@@ -130,7 +130,11 @@ fn render(r: &Report, quick: bool, elapsed: f64, dir: &Path) -> String {
     let _ = writeln!(t, "\nqsafe time / peer time (below 1: qsafe is faster)");
     for ratio in &r.ratios {
         let target = ratio.target.map_or(String::new(), |tg| {
-            let verdict = if ratio.time_ratio <= tg { "met" } else { "MISSED" };
+            let verdict = if ratio.time_ratio <= tg {
+                "met"
+            } else {
+                "MISSED"
+            };
             format!("  target <= {tg} {verdict}")
         });
         let _ = writeln!(t, "  {:<92} {:>6.3}{target}", ratio.what, ratio.time_ratio);
@@ -140,7 +144,11 @@ fn render(r: &Report, quick: bool, elapsed: f64, dir: &Path) -> String {
         .iter()
         .find(|row| row.op == "seal" && row.tool == "qsafe x-wing")
     {
-        let verdict = if seal.gb_per_s >= SEAL_TARGET_GBPS { "met" } else { "MISSED" };
+        let verdict = if seal.gb_per_s >= SEAL_TARGET_GBPS {
+            "met"
+        } else {
+            "MISSED"
+        };
         let _ = writeln!(
             t,
             "  seal {}: {:.2} GB/s, target >= {SEAL_TARGET_GBPS} GB/s {verdict}",
@@ -154,9 +162,18 @@ fn render(r: &Report, quick: bool, elapsed: f64, dir: &Path) -> String {
     for o in &r.overhead {
         let age = o
             .age_sealed
-            .map(|a| format!(", age {:+.4}%", (a.saturating_sub(o.plaintext)) as f64 * 100.0 / o.plaintext.max(1) as f64))
+            .map(|a| {
+                format!(
+                    ", age {:+.4}%",
+                    (a.saturating_sub(o.plaintext)) as f64 * 100.0 / o.plaintext.max(1) as f64
+                )
+            })
             .unwrap_or_default();
-        let verdict = if o.sealed.saturating_sub(o.plaintext) <= o.budget_bytes { "within" } else { "OVER" };
+        let verdict = if o.sealed.saturating_sub(o.plaintext) <= o.budget_bytes {
+            "within"
+        } else {
+            "OVER"
+        };
         let _ = writeln!(
             t,
             "  {:<28} {} -> {} bytes: {:+.4}% ({verdict} the 0.2% + 8 KiB budget){age}",
@@ -166,7 +183,11 @@ fn render(r: &Report, quick: bool, elapsed: f64, dir: &Path) -> String {
     let _ = writeln!(
         t,
         "\nround trip: {}",
-        if r.roundtrip_ok { "every opened file matched its source byte for byte" } else { "MISMATCH" }
+        if r.roundtrip_ok {
+            "every opened file matched its source byte for byte"
+        } else {
+            "MISMATCH"
+        }
     );
     if !r.missing.is_empty() {
         let _ = writeln!(t, "not installed, rows missing: {}", r.missing.join(", "));

@@ -341,8 +341,7 @@ fn check_signature(
             Some(len.saturating_sub(header.len())),
         ),
     };
-    let result = verify_signature(header, vk, reader);
-    result
+    verify_signature(header, vk, reader)
 }
 
 fn report_open(

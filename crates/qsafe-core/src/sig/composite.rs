@@ -93,6 +93,21 @@ impl Spec {
         self.split_public(pk).map(|_| ())
     }
 
+    /// The registry algorithm of the classical component.
+    pub(crate) fn classical_algorithm(&self) -> &'static Algorithm {
+        match self.trad {
+            Scheme::Ed25519 => &registry::ED25519,
+            Scheme::EcdsaP256 => &registry::ECDSA_P256_SHA256,
+            Scheme::EcdsaP384 => &registry::ECDSA_P384_SHA384,
+            Scheme::RsaPss2048 => &registry::RSA_PSS_2048_SHA256,
+        }
+    }
+
+    /// The classical component `tradPK` of a composite public key (§4).
+    pub(crate) fn classical_public<'a>(&self, pk: &'a [u8]) -> Result<&'a [u8]> {
+        self.split_public(pk).map(|(_, t)| t)
+    }
+
     /// §5.3 Verify: both component signatures must verify; the error never says which failed.
     pub(crate) fn verify(&self, pk: &[u8], msg: &[u8], ctx: &[u8], sig: &[u8]) -> Result<()> {
         let (pk_m, pk_t) = self.split_public(pk)?;
@@ -161,6 +176,15 @@ impl PrivateKey {
 
     pub(crate) fn public_bytes(&self) -> Vec<u8> {
         [self.mldsa.public(), self.trad.public()].concat()
+    }
+
+    pub(crate) fn spec(&self) -> &'static Spec {
+        self.spec
+    }
+
+    /// The classical component's raw stored form (see `classical::PrivateKey::from_raw`).
+    pub(crate) fn classical_raw(&self) -> Result<SecretBytes> {
+        self.trad.raw()
     }
 
     /// §5.2 Sign.
