@@ -289,7 +289,8 @@ pub enum BenchWhat {
 
 #[derive(Args)]
 pub struct BenchArtifactsArgs {
-    /// Scratch directory for the data (default: a new one under the temp dir, removed after).
+    /// Where to put the scratch data (default: the temp dir); a new subdirectory is made in it
+    /// and removed after the run (about 4 GiB for the full run).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// The OpenSSF model_signing CLI (default: $QSAFE_MODEL_SIGNING, then PATH, then

@@ -44,16 +44,15 @@ impl Drop for Scratch {
 
 pub fn run(out: Out, quick: bool, args: BenchArtifactsArgs) -> Outcome {
     let qsafe = std::env::current_exe()?;
-    let dir = args.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("qsafe-bench-{}", std::process::id()))
-    });
-    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
-        return Err(Failure::usage(
-            format!("{} is not empty", dir.display()),
-            "pass an empty or new directory to --dir",
-        ));
-    }
-    std::fs::create_dir_all(&dir)?;
+    // A fresh directory of our own, inside --dir or the temp dir, removed at the end.
+    let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = parent.join(format!("qsafe-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Failure::error(
+            format!("cannot create {}: {e}", dir.display()),
+            "pass a writable directory to --dir",
+        )
+    })?;
     let scratch = Scratch {
         dir: dir.clone(),
         keep: args.keep,
