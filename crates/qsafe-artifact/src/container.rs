@@ -5,12 +5,14 @@
 //! the recipient's KEM (draft-ietf-hpke-pq ids for the hybrids), and an optional signer
 //! stanza; HMAC-SHA-512 under a key derived from the file key authenticates it. The payload
 //! is C2SP chunked encryption, Cobblestone-256 (c2sp.org/chunked-encryption), keyed from the
-//! file key with the SHA-512 of the header as its context, so a payload cannot be moved under
-//! another header. A signed file ends with a fixed-size trailer holding the sender's
-//! signature over the header and the payload.
+//! file key. A signed file ends with a fixed-size trailer holding the sender's signature over
+//! the header's fixed fields and the payload. Neither depends on the recipient stanzas, so a
+//! key manager can re-wrap a file to new keys ([`Header::rewrap`]) without touching the
+//! payload or the signature.
 
 mod header;
 mod open;
+mod rewrap;
 mod seal;
 mod stream;
 
@@ -23,7 +25,7 @@ use qsafe_core::hpke;
 use qsafe_core::kdf::{self, Hkdf};
 use qsafe_core::registry::{Algorithm, Cnsa2, Family, Kind, Suite};
 use qsafe_core::secret::SecretBytes;
-use qsafe_core::symmetric::{Aead, Hash};
+use qsafe_core::symmetric::Aead;
 
 use crate::{Error, Result};
 
@@ -51,6 +53,8 @@ pub const PAYLOAD_ID: &str = "cobblestone-256";
 const HPKE_INFO: &[u8] = b"qsafe-sealed/v1 file key";
 const KDF_SALT: &[u8] = b"qsafe-sealed/v1";
 const SIGNATURE_LABEL: &[u8] = b"qsafe-sealed/v1 signature\0";
+/// The Cobblestone context of every payload (domain separation).
+pub(crate) const PAYLOAD_CONTEXT: &[u8] = b"qsafe-sealed/v1 payload";
 
 /// The HPKE suite of a recipient stanza: the recipient's KEM, HKDF-SHA384 under `cnsa2`
 /// (CNSA 2.0 requires SHA-384 or stronger) and HKDF-SHA256 otherwise, AES-256-GCM.
@@ -85,11 +89,6 @@ pub(crate) fn derive_keys(file_key: &SecretBytes) -> Result<FileKeys> {
 /// The HMAC over the header bytes before the MAC.
 pub(crate) fn header_mac(keys: &FileKeys, unauthenticated: &[u8]) -> [u8; MAC_LEN] {
     kdf::hmac_sha512(keys.mac.expose(), &[unauthenticated])
-}
-
-/// SHA-512 of the whole header: the payload's Cobblestone context and the signed header digest.
-pub(crate) fn header_digest(header: &[u8]) -> Vec<u8> {
-    Hash::Sha512.digest(header)
 }
 
 /// The message a sender signs: a label, the header digest and the payload digest.

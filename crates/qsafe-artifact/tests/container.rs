@@ -205,3 +205,28 @@ fn random_access_reads_ranges_of_signed_and_unsigned_files() {
         }
     }
 }
+
+#[test]
+fn rewrap_replaces_stanzas_and_keeps_payload_and_signature() {
+    let xw = kem("x-wing");
+    let sk = SigningKey::generate(registry::by_id("mldsa87-ecdsa-p384-sha512").unwrap()).unwrap();
+    let vk = sk.verifying_key().unwrap();
+    let plain = data(3 * CHUNK_SIZE + 5);
+    let cn_old = kem("mlkem1024-p384");
+    let f = seal(&SUITE_CNSA2, &[public(&cn_old)], Some(&sk), &plain);
+    let cn_new = kem("mlkem1024-p384");
+    let h = Header::read(&mut Cursor::new(&f[..])).unwrap();
+    let h2 = h.rewrap(&cn_old, &[public(&cn_new)], false).unwrap();
+    assert_eq!(h2.len(), h.len(), "same algorithm, same header length");
+    let mut g = h2.as_bytes().to_vec();
+    g.extend_from_slice(&f[h.len() as usize..]);
+    assert_eq!(open(&g, &cn_new, Some(&vk)).unwrap(), plain);
+    assert!(matches!(
+        open(&g, &cn_old, None),
+        Err(Error::NoRecipient { .. })
+    ));
+    // A rewrap needs a key that opens the file, and the new recipients obey the suite.
+    assert!(h.rewrap(&cn_new, &[public(&cn_new)], false).is_err());
+    // x-wing is not a CNSA 2.0 KEM.
+    assert!(h.rewrap(&cn_old, &[public(&xw)], false).is_err());
+}

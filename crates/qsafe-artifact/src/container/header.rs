@@ -116,15 +116,7 @@ impl Header {
             put_bytes16(&mut b, &r.enc)?;
             put_bytes16(&mut b, &r.wrapped_key)?;
         }
-        match signer {
-            None => b.push(0),
-            Some(s) => {
-                b.push(1);
-                put_str8(&mut b, s.alg.id)?;
-                b.extend_from_slice(&s.fingerprint);
-                b.extend_from_slice(&s.trailer_len.to_be_bytes());
-            }
-        }
+        put_signer(&mut b, signer)?;
         let total = u32::try_from(b.len() + MAC_LEN)
             .ok()
             .filter(|t| *t <= MAX_HEADER_LEN)
@@ -132,6 +124,18 @@ impl Header {
         if let Some(len) = b.get_mut(10..14) {
             len.copy_from_slice(&total.to_be_bytes());
         }
+        Ok(b)
+    }
+
+    /// The fields a sender signature covers (`docs/format.md` §5.2): magic, version, suite,
+    /// payload and the signer stanza — not the recipient stanzas, which a re-wrap replaces.
+    pub(crate) fn signed_fields(&self) -> Result<Vec<u8>> {
+        let mut b = Vec::with_capacity(128);
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&VERSION.to_be_bytes());
+        put_str8(&mut b, self.suite.id)?;
+        put_str8(&mut b, PAYLOAD_ID)?;
+        put_signer(&mut b, self.signer.as_ref())?;
         Ok(b)
     }
 
@@ -349,6 +353,19 @@ fn put_str8(b: &mut Vec<u8>, s: &str) -> Result<()> {
     let n = u8::try_from(s.len()).map_err(|_| format_err("id", "longer than 255 bytes"))?;
     b.push(n);
     b.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+fn put_signer(b: &mut Vec<u8>, signer: Option<&Signer>) -> Result<()> {
+    match signer {
+        None => b.push(0),
+        Some(s) => {
+            b.push(1);
+            put_str8(b, s.alg.id)?;
+            b.extend_from_slice(&s.fingerprint);
+            b.extend_from_slice(&s.trailer_len.to_be_bytes());
+        }
+    }
     Ok(())
 }
 

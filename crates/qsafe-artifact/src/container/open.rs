@@ -8,12 +8,13 @@ use qsafe_core::kem::DecapsulationKey;
 use qsafe_core::keys::{PublicKey, format_fingerprint};
 use qsafe_core::secret::SecretBytes;
 use qsafe_core::sig::VerifyingKey;
+use qsafe_core::symmetric::Hash;
 use subtle::ConstantTimeEq;
 
 use super::stream::{HoldBack, Window};
 use super::{
-    FILE_KEY_LEN, FileKeys, HPKE_INFO, Header, derive_keys, header_digest, header_mac, hpke_suite,
-    signed_message,
+    FILE_KEY_LEN, FileKeys, HPKE_INFO, Header, PAYLOAD_CONTEXT, derive_keys, header_mac,
+    hpke_suite, signed_message,
 };
 use crate::chunked::{Cobblestone, Decryptor, RandomAccess};
 use crate::{Error, Result};
@@ -21,8 +22,8 @@ use crate::{Error, Result};
 /// The unwrapped file key of one file, known to match its header MAC.
 #[derive(Debug)]
 pub struct FileKey {
+    pub(crate) file_key: SecretBytes,
     keys: FileKeys,
-    context: Vec<u8>,
 }
 
 impl core::fmt::Debug for FileKeys {
@@ -56,10 +57,7 @@ impl Header {
         if !bool::from(header_mac(&keys, body).ct_eq(mac)) {
             return Err(Error::HeaderMac);
         }
-        Ok(FileKey {
-            keys,
-            context: header_digest(&self.bytes),
-        })
+        Ok(FileKey { file_key, keys })
     }
 
     /// The recipients' fingerprints, `sha256:<hex>`.
@@ -101,12 +99,16 @@ impl Header {
         let dec = Decryptor::new(
             Cobblestone::Aes256,
             key.keys.payload.expose(),
-            &key.context,
+            PAYLOAD_CONTEXT,
             held,
         )?;
+        let signed_digest = match verify_with {
+            Some(_) => Hash::Sha512.digest(&self.signed_fields()?),
+            None => Vec::new(),
+        };
         Ok(Opened {
             dec,
-            verify: verify_with.map(|vk| (vk, key.context.clone())),
+            verify: verify_with.map(|vk| (vk, signed_digest)),
             verified: false,
             failed: false,
         })
@@ -129,7 +131,7 @@ impl Header {
         RandomAccess::open(
             Cobblestone::Aes256,
             key.keys.payload.expose(),
-            &key.context,
+            PAYLOAD_CONTEXT,
             window,
         )
     }
@@ -141,7 +143,8 @@ pub fn verify_signature(header: &Header, vk: &VerifyingKey, input: impl Read) ->
     let keep = usize::try_from(header.expect_signer(vk)?).map_err(|_| Error::Signature)?;
     let mut held = HoldBack::new(input, keep, true);
     io::copy(&mut held, &mut io::sink())?;
-    check_trailer(vk, &header_digest(&header.bytes), &mut held)
+    let signed_digest = Hash::Sha512.digest(&header.signed_fields()?);
+    check_trailer(vk, &signed_digest, &mut held)
 }
 
 fn check_trailer<R: Read>(

@@ -5,13 +5,14 @@ use std::io::{self, Write};
 use qsafe_core::hpke;
 use qsafe_core::keys::PublicKey;
 use qsafe_core::registry::{Kind, Suite};
-use qsafe_core::secret::random_bytes;
+use qsafe_core::secret::{SecretBytes, random_bytes};
 use qsafe_core::sig::SigningKey;
+use qsafe_core::symmetric::Hash;
 
 use super::header::{Recipient, Signer, trailer_len};
 use super::stream::HashingWriter;
 use super::{
-    FILE_KEY_LEN, HPKE_INFO, Header, check_policy, derive_keys, header_digest, header_mac,
+    FILE_KEY_LEN, HPKE_INFO, Header, PAYLOAD_CONTEXT, check_policy, derive_keys, header_mac,
     hpke_ids, hpke_suite, signed_message,
 };
 use crate::chunked::{Cobblestone, Encryptor};
@@ -47,35 +48,63 @@ impl<W: Write> core::fmt::Debug for Sealer<'_, W> {
     }
 }
 
+/// Seals `file_key` to one recipient: a stanza (`docs/format.md` §4).
+pub(crate) fn wrap_file_key(
+    suite: &'static Suite,
+    pk: &PublicKey,
+    file_key: &SecretBytes,
+    allow_classical: bool,
+) -> Result<Recipient> {
+    let PublicKey::Kem(ek) = pk else {
+        return Err(Error::Algorithm {
+            id: pk.algorithm().id.into(),
+            role: "recipient",
+            why: "it is a signature key; recipients need KEM public keys".into(),
+        });
+    };
+    check_policy(ek.algorithm(), Kind::Kem, suite, allow_classical)?;
+    let (hpke_kdf, hpke_aead) = hpke_ids(suite);
+    let fingerprint = pk.fingerprint_bytes()?;
+    let (enc, mut ctx) =
+        hpke::setup_base_sender(&hpke_suite(suite, ek.algorithm())?, ek, HPKE_INFO)?;
+    let wrapped_key = ctx.seal(&fingerprint, file_key.expose())?;
+    Ok(Recipient {
+        kem: ek.algorithm(),
+        hpke_kdf,
+        hpke_aead,
+        fingerprint,
+        enc,
+        wrapped_key,
+    })
+}
+
+/// Encodes and authenticates a header.
+pub(crate) fn build_header(
+    suite: &'static Suite,
+    recipients: Vec<Recipient>,
+    signer: Option<Signer>,
+    file_key: &SecretBytes,
+) -> Result<Header> {
+    let mut bytes = Header::encode_unauthenticated(suite, &recipients, signer.as_ref())?;
+    let mac = header_mac(&derive_keys(file_key)?, &bytes);
+    bytes.extend_from_slice(&mac);
+    Ok(Header {
+        suite,
+        recipients,
+        signer,
+        bytes,
+    })
+}
+
 impl<'a, W: Write> Sealer<'a, W> {
     /// Checks the policy, wraps a fresh file key to every recipient and writes the header.
     pub fn new(opts: &SealOptions<'a>, mut out: W) -> Result<Self> {
         let file_key = random_bytes(FILE_KEY_LEN)?;
-        let keys = derive_keys(&file_key)?;
-        let (kdf_id, aead_id) = hpke_ids(opts.suite);
-        let mut recipients = Vec::with_capacity(opts.recipients.len());
-        for pk in opts.recipients {
-            let PublicKey::Kem(ek) = pk else {
-                return Err(Error::Algorithm {
-                    id: pk.algorithm().id.into(),
-                    role: "recipient",
-                    why: "it is a signature key; recipients need KEM public keys".into(),
-                });
-            };
-            check_policy(ek.algorithm(), Kind::Kem, opts.suite, opts.allow_classical)?;
-            let fingerprint = pk.fingerprint_bytes()?;
-            let suite = hpke_suite(opts.suite, ek.algorithm())?;
-            let (enc, mut ctx) = hpke::setup_base_sender(&suite, ek, HPKE_INFO)?;
-            let wrapped_key = ctx.seal(&fingerprint, file_key.expose())?;
-            recipients.push(Recipient {
-                kem: ek.algorithm(),
-                hpke_kdf: kdf_id,
-                hpke_aead: aead_id,
-                fingerprint,
-                enc,
-                wrapped_key,
-            });
-        }
+        let recipients = opts
+            .recipients
+            .iter()
+            .map(|pk| wrap_file_key(opts.suite, pk, &file_key, opts.allow_classical))
+            .collect::<Result<Vec<_>>>()?;
         let signer = match opts.signer {
             None => None,
             Some(sk) => {
@@ -89,27 +118,26 @@ impl<'a, W: Write> Sealer<'a, W> {
                 })
             }
         };
-        let mut bytes = Header::encode_unauthenticated(opts.suite, &recipients, signer.as_ref())?;
-        let mac = header_mac(&keys, &bytes);
-        bytes.extend_from_slice(&mac);
-        out.write_all(&bytes)?;
-        let digest = header_digest(&bytes);
+        let header = build_header(opts.suite, recipients, signer, &file_key)?;
+        out.write_all(header.as_bytes())?;
         let enc = Encryptor::new(
             Cobblestone::Aes256,
-            keys.payload.expose(),
-            &digest,
-            HashingWriter::new(out, signer.is_some()),
+            derive_keys(&file_key)?.payload.expose(),
+            PAYLOAD_CONTEXT,
+            HashingWriter::new(out, opts.signer.is_some()),
         )?;
-        let trailer = signer.as_ref().map(|s| s.trailer_len);
+        let signer = match (opts.signer, &header.signer) {
+            (Some(sk), Some(s)) => Some((
+                sk,
+                Hash::Sha512.digest(&header.signed_fields()?),
+                s.trailer_len,
+            )),
+            _ => None,
+        };
         Ok(Sealer {
             enc,
-            signer: opts.signer.zip(trailer).map(|(sk, t)| (sk, digest, t)),
-            header: Header {
-                suite: opts.suite,
-                recipients,
-                signer,
-                bytes,
-            },
+            signer,
+            header,
         })
     }
 
@@ -121,8 +149,8 @@ impl<'a, W: Write> Sealer<'a, W> {
     /// Writes the final chunk and the signature trailer; returns the writer, flushed.
     pub fn finish(self) -> Result<W> {
         let HashingWriter { mut inner, hasher } = self.enc.finish()?;
-        if let (Some((sk, header_digest, len)), Some(hasher)) = (self.signer, hasher) {
-            let sig = sk.sign(&signed_message(&header_digest, &hasher.finish()), &[])?;
+        if let (Some((sk, signed_digest, len)), Some(hasher)) = (self.signer, hasher) {
+            let sig = sk.sign(&signed_message(&signed_digest, &hasher.finish()), &[])?;
             let mut trailer = vec![0u8; len as usize];
             let n = u16::try_from(sig.len()).map_err(|_| Error::Signature)?;
             let body = trailer.get_mut(..2 + sig.len()).ok_or(Error::Signature)?;
