@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::failure::{Failure, Outcome};
 
+/// Output buffer: small writes are gathered, block-sized ones (`pipeline`) go straight through
+/// without another copy.
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// Reads a whole file, or stdin for `-`.
 pub fn read_input(path: &Path) -> Outcome<Vec<u8>> {
     if path.as_os_str() == "-" {
@@ -128,7 +132,7 @@ impl AtomicFile {
             path: path.to_path_buf(),
             tmp,
             dir,
-            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+            file: Some(std::io::BufWriter::with_capacity(WRITE_BUFFER, file)),
             force,
         })
     }
@@ -213,7 +217,7 @@ impl Output {
                 ));
             }
             return Ok(Output::Stdout(std::io::BufWriter::with_capacity(
-                1 << 20,
+                WRITE_BUFFER,
                 out,
             )));
         }

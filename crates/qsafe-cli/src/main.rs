@@ -4,6 +4,7 @@ mod cli;
 mod cmd;
 mod failure;
 mod io;
+mod pipeline;
 mod progress;
 
 use std::process::ExitCode;

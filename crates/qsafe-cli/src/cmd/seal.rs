@@ -1,7 +1,7 @@
 //! `qsafe seal`, `qsafe open` and `qsafe inspect`: the sealed container (docs/format.md).
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use qsafe_artifact::chunked::plaintext_len;
@@ -16,6 +16,7 @@ use super::{Out, load_private, load_public};
 use crate::cli::{InspectArgs, OpenArgs, SealArgs};
 use crate::failure::{Failure, Outcome};
 use crate::io::{Output, Sensitivity, print_json};
+use crate::pipeline::{pump, write_behind};
 use crate::progress::{Progress, ProgressReader};
 
 const BUF: usize = 1 << 20;
@@ -73,67 +74,6 @@ fn refuse_json_on_stdout(out: Out, path: &Path) -> Outcome {
     Ok(())
 }
 
-/// Streams `input` into `sink` with a progress bar; returns the byte count. A second thread
-/// reads (and, for `open`, decrypts) while this one writes (and, for `seal`, encrypts), so the
-/// two halves use both cores; at most `DEPTH` blocks are in flight.
-fn pump(
-    out: Out,
-    what: &str,
-    total: Option<u64>,
-    mut input: impl Read + Send,
-    sink: &mut impl Write,
-) -> io::Result<u64> {
-    const BLOCK: usize = 256 * 1024;
-    const DEPTH: usize = 8;
-    let mut progress = Progress::bytes(out, what, total);
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(DEPTH);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    let result = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            loop {
-                let mut buf = empty_rx.try_recv().unwrap_or_else(|_| vec![0u8; BLOCK]);
-                buf.resize(BLOCK, 0);
-                let got = read_block(&mut input, &mut buf).map(|n| {
-                    buf.truncate(n);
-                    buf
-                });
-                let end = !matches!(&got, Ok(b) if !b.is_empty());
-                if full_tx.send(got).is_err() || end {
-                    return;
-                }
-            }
-        });
-        let mut n = 0u64;
-        for block in full_rx {
-            let block = block?;
-            if block.is_empty() {
-                break;
-            }
-            sink.write_all(&block)?;
-            n += block.len() as u64;
-            progress.inc(block.len() as u64);
-            let _ = empty_tx.send(block);
-        }
-        Ok(n)
-    });
-    progress.finish();
-    result
-}
-
-/// Fills `buf` unless the stream ends first.
-fn read_block(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(buf.get_mut(n..).unwrap_or_default()) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 fn signer_json(header: &Header) -> Value {
     header.signer.as_ref().map_or(
         Value::Null,
@@ -180,13 +120,15 @@ pub fn seal(out: Out, args: SealArgs) -> Outcome {
         allow_classical: args.allow_classical,
     };
     let context = format!("sealing {}", args.input.display());
-    let mut sealer = Sealer::new(&opts, &mut output).map_err(|e| Failure::artifact(&context, e))?;
-    let header = sealer.header().clone();
-    let plain = pump(out, "sealing", total, input.reader(), &mut sealer)
-        .map_err(|e| Failure::artifact(&context, unwrap_io(e)))?;
-    sealer
-        .finish()
-        .map_err(|e| Failure::artifact(&context, e))?;
+    // Three stages on their own threads: read, encrypt, write.
+    let sealed = write_behind(&mut output, |sink| {
+        let mut sealer = Sealer::new(&opts, sink)?;
+        let header = sealer.header().clone();
+        let plain = pump(out, "sealing", total, input.reader(), &mut sealer)?;
+        sealer.finish()?;
+        Ok((plain, header))
+    });
+    let (plain, header) = sealed.map_err(|e| Failure::artifact(&context, unwrap_io(e)))?;
     output.commit()?;
     let sealed = qsafe_artifact::chunked::sealed_len(plain)
         .map_or(0, |p| p + header.len() + header.trailer_len());
