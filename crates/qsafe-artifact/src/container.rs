@@ -18,6 +18,7 @@ mod stream;
 
 pub use header::{Header, Recipient, Signer};
 pub use open::{FileKey, Opened, verify_signature};
+pub use rewrap::{JOURNAL_SUFFIX, recover_header, rewrite_header_in_place};
 pub use seal::{SealOptions, Sealer};
 pub use stream::Window;
 

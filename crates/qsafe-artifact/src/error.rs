@@ -85,6 +85,10 @@ pub enum Error {
     /// The sender signature trailer is malformed or does not verify.
     #[error("the sender signature does not verify: header or payload modified, or trailer damaged")]
     Signature,
+    /// An in-place header rewrite cannot proceed (different length, pending journal, file
+    /// changed underneath).
+    #[error("cannot rewrite the header in place: {0}")]
+    InPlace(String),
     /// A safetensors header or tensor request is invalid.
     #[error("safetensors: {0}")]
     Safetensors(String),

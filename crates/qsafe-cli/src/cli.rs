@@ -37,6 +37,8 @@ pub enum Command {
     Open(OpenArgs),
     /// Show a sealed file's suite, recipients, signer and sizes (no key needed).
     Inspect(InspectArgs),
+    /// Re-wrap a sealed file's key to new recipients without re-encrypting the payload.
+    Rewrap(RewrapArgs),
     /// Measure primitive costs and encoding sizes on this machine.
     Bench(BenchArgs),
     /// Sign and verify a model directory (OpenSSF model_signing v1.0 bundles).
@@ -259,6 +261,43 @@ pub struct OpenArgs {
     #[arg(long)]
     pub force: bool,
     /// Sealed file (`-` for stdin; --range and --tensor need a file).
+    pub input: PathBuf,
+}
+
+#[derive(Args)]
+pub struct RewrapArgs {
+    /// Private key of a current recipient (opens the file key).
+    #[arg(
+        short,
+        long,
+        value_name = "PRIVATE",
+        required_unless_present = "recover"
+    )]
+    pub key: Option<std::path::PathBuf>,
+    /// New recipient public key; repeat for several. Replaces every current recipient.
+    #[arg(
+        short,
+        long = "recipient",
+        value_name = "PUBLIC",
+        required_unless_present = "recover"
+    )]
+    pub recipients: Vec<PathBuf>,
+    /// Accept classical-only (quantum-vulnerable) recipients.
+    #[arg(long)]
+    pub allow_classical: bool,
+    /// Rewrite the header in place (milliseconds for any size; needs the same recipient
+    /// algorithms), with a journal that makes it crash safe.
+    #[arg(long, conflicts_with = "output", required_unless_present_any = ["output", "recover"])]
+    pub in_place: bool,
+    /// Write a new file instead (copies the payload unchanged).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub force: bool,
+    /// Undo an interrupted --in-place rewrite from its journal, then stop.
+    #[arg(long, conflicts_with_all = ["key", "output", "in_place"])]
+    pub recover: bool,
+    /// Sealed file.
     pub input: PathBuf,
 }
 

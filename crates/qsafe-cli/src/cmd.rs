@@ -6,6 +6,7 @@ mod bench_artifacts;
 mod kem;
 mod key;
 mod model;
+mod rewrap;
 mod seal;
 mod sign;
 
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Seal(a) => seal::seal(out, a),
         Command::Open(a) => seal::open(out, a),
         Command::Inspect(a) => seal::inspect(out, a),
+        Command::Rewrap(a) => rewrap::run(out, a),
         Command::Bench(a) => bench::run(out, a),
         Command::Model(a) => model::run(out, a),
     }

@@ -132,6 +132,12 @@ impl Failure {
                 "`qsafe inspect FILE` shows the plaintext size; --range takes START:LEN"
                     .to_string(),
             ),
+            E::InPlace(_) => (
+                exit::USAGE,
+                "write a new file with -o OUT, or run `qsafe rewrap --recover FILE` if a rewrite \
+                 was interrupted"
+                    .to_string(),
+            ),
             E::Safetensors(_) => (
                 exit::USAGE,
                 "--tensor needs a sealed safetensors file and a tensor name it contains"
