@@ -1,0 +1,255 @@
+//! Errors of `qsafe-keys`. Every message names the key, version or file concerned and never
+//! contains key material; where a fix exists the message says it.
+
+use crate::model::Status;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Everything that can go wrong in the key store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key name does not match `[a-z0-9][a-z0-9._-]{0,62}`.
+    #[error("invalid key name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No registry algorithm has this id.
+    #[error("unknown algorithm `{0}` (see `qsafe algs` for the ids)")]
+    UnknownAlgorithm(String),
+    /// The algorithm exists but cannot be a stored key (AEAD, hash, …) or is not in this build.
+    #[error("algorithm `{alg}` cannot be used for a stored key: {reason}")]
+    UnsuitableAlgorithm {
+        /// Algorithm id.
+        alg: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// `create` of a name that already exists.
+    #[error("key `{0}` already exists (use `rotate` to add a version)")]
+    KeyExists(String),
+    /// No key of this name.
+    #[error("no key named `{0}` in the store")]
+    KeyNotFound(String),
+    /// The key has no such version.
+    #[error("key `{name}` has no version {version} (versions are 1..={latest})")]
+    VersionNotFound {
+        /// Key name.
+        name: String,
+        /// Requested version.
+        version: u32,
+        /// Newest version.
+        latest: u32,
+    },
+    /// Decryption (or verification) with a version below the key's `min_decryption_version`.
+    #[error(
+        "key `{name}` version {version} is below the policy min_decryption_version = {min}; \
+         rewrap the data to a newer version, or lower the policy with set-policy"
+    )]
+    BelowMinDecryptionVersion {
+        /// Key name.
+        name: String,
+        /// Requested version.
+        version: u32,
+        /// The policy value.
+        min: u32,
+    },
+    /// The version is retired: no longer usable for anything.
+    #[error("key `{name}` version {version} is retired and can no longer be used")]
+    VersionRetired {
+        /// Key name.
+        name: String,
+        /// Version.
+        version: u32,
+    },
+    /// The version's private material was destroyed.
+    #[error("key `{name}` version {version} was destroyed: its private key no longer exists")]
+    VersionDestroyed {
+        /// Key name.
+        name: String,
+        /// Version.
+        version: u32,
+    },
+    /// The operation is not allowed on the active version.
+    #[error("cannot {op} key `{name}` version {version}: it is the active version; rotate first")]
+    ActiveVersion {
+        /// Key name.
+        name: String,
+        /// Version.
+        version: u32,
+        /// The refused operation.
+        op: &'static str,
+    },
+    /// The version's status does not allow this transition.
+    #[error("cannot {op} key `{name}` version {version}: it is {from}")]
+    InvalidTransition {
+        /// Key name.
+        name: String,
+        /// Version.
+        version: u32,
+        /// Current status.
+        from: Status,
+        /// The refused operation.
+        op: &'static str,
+    },
+    /// A KEM key used for signing or the reverse.
+    #[error("key `{name}` ({alg}) is for {purpose}; this operation needs a key for {wanted}")]
+    WrongPurpose {
+        /// Key name.
+        name: String,
+        /// Algorithm id.
+        alg: String,
+        /// The key's purpose (`encryption`, `signing`).
+        purpose: &'static str,
+        /// What the operation needs (`encryption`, `signing`).
+        wanted: &'static str,
+    },
+    /// A policy value out of range.
+    #[error("invalid policy for key `{name}`: {reason}")]
+    InvalidPolicy {
+        /// Key name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The passphrase does not open this store (the KEK check value did not authenticate).
+    #[error("wrong passphrase for the key store at {location}")]
+    WrongPassphrase {
+        /// Store location.
+        location: String,
+    },
+    /// A non-passphrase KEK does not open this store.
+    #[error("the {kind} key-encryption key does not open the key store at {location}")]
+    WrongKek {
+        /// KEK kind.
+        kind: String,
+        /// Store location.
+        location: String,
+    },
+    /// The store was made with another kind (or other parameters) of KEK.
+    #[error("the key store at {location} uses a {store} key-encryption key; {given}")]
+    KekMismatch {
+        /// Store location.
+        location: String,
+        /// The store's KEK kind.
+        store: String,
+        /// What was offered and how to fix it.
+        given: String,
+    },
+    /// Wrapped private material failed authentication (modified, or moved from another key or
+    /// version).
+    #[error(
+        "private key of `{name}` version {version} failed to unwrap: the key file was modified \
+         or its material belongs to another key or version"
+    )]
+    Unwrap {
+        /// Key name.
+        name: String,
+        /// Version.
+        version: u32,
+    },
+    /// Wrapped material did not authenticate under this KEK. Returned by [`crate::Kek::unwrap`];
+    /// the store turns it into [`Error::WrongPassphrase`], [`Error::WrongKek`] or
+    /// [`Error::Unwrap`].
+    #[error("wrapped material did not authenticate under this key-encryption key")]
+    WrappedUnauthentic,
+    /// A passphrase was empty or unreadable, or Argon2 parameters are out of range.
+    #[error("{0}")]
+    Kek(String),
+    /// `init` on a location that already holds a store.
+    #[error("a key store already exists at {0}; open it instead")]
+    StoreExists(String),
+    /// No store at this location.
+    #[error("no key store at {0}; create one with init")]
+    NotAStore(String),
+    /// A store-shaped directory without `store.json`: a crashed `init` or a deleted file.
+    #[error(
+        "{0} holds part of a key store but no store.json; nothing was changed. Move it aside \
+         or restore store.json from a backup"
+    )]
+    PartialStore(String),
+    /// `init` on a directory that holds other files.
+    #[error("{0} is not empty and holds no key store; choose a new or empty directory")]
+    NotEmpty(String),
+    /// No `QSAFE_HOME`, `XDG_DATA_HOME` or `HOME` to put the default store in.
+    #[error("no place for the key store: set QSAFE_HOME (or XDG_DATA_HOME or HOME)")]
+    NoDefaultRoot,
+    /// A store file could not be parsed or breaks an invariant.
+    #[error("corrupt key store file {file}: {reason}; nothing was changed")]
+    Corrupt {
+        /// The file (or row) concerned.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file written by a newer qsafe.
+    #[error("{file} has format version {found}; this build reads version {supported}")]
+    UnsupportedFormat {
+        /// The file.
+        file: String,
+        /// Version found.
+        found: u64,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// The audit log does not verify.
+    #[error("audit log {file}: {problem}")]
+    Audit {
+        /// The log file.
+        file: String,
+        /// What is wrong, with the line number.
+        problem: crate::audit::AuditProblem,
+    },
+    /// An I/O operation on a store file failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A cryptographic operation failed (key generation, encoding, …).
+    #[error("{0}")]
+    Crypto(#[from] qsafe_core::Error),
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(file: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            file: file.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A stable short code for a refusal, used in audit outcomes (`denied:<code>`); `None` for
+    /// errors that are not refusals (I/O, corruption), which are not audited.
+    pub fn denial_code(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::KeyExists(_) => "key-exists",
+            Error::KeyNotFound(_) => "key-not-found",
+            Error::VersionNotFound { .. } => "version-not-found",
+            Error::BelowMinDecryptionVersion { .. } => "below-min-decryption-version",
+            Error::VersionRetired { .. } => "retired",
+            Error::VersionDestroyed { .. } => "destroyed",
+            Error::ActiveVersion { .. } => "active-version",
+            Error::InvalidTransition { .. } => "invalid-transition",
+            Error::WrongPurpose { .. } => "wrong-purpose",
+            Error::InvalidPolicy { .. } => "invalid-policy",
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+pub mod audit;
+pub mod backend;
+mod error;
+pub mod model;
+pub mod store;
+pub mod wrap;
+
+pub use backend::{Backend, DirBackend, default_root};
+pub use error::{Error, Result};
+pub use model::{Key, KeyName, KeyVersion, Policy, Purpose, Status, Timestamp};
+pub use store::{KeyStore, NewVersion, RotationDue, VersionedKey, verify_audit};
+pub use wrap::{Argon2Cost, InsecurePlaintextKek, Kek, KekInfo, Passphrase, PassphraseKek};
