@@ -74,6 +74,121 @@ pub enum KeyCommand {
     Import(KeyImportArgs),
     /// Show a key's algorithm, sizes and fingerprint.
     Info(KeyInfoArgs),
+    /// Create a key store (passphrase-wrapped, or --insecure-plaintext for tests).
+    Init(StoreInitArgs),
+    /// Create a named key in the store (version 1).
+    Create(StoreCreateArgs),
+    /// Add a new active version; the previous one becomes decrypt/verify-only.
+    Rotate(StoreNameArgs),
+    /// List the store's keys.
+    List(StoreOnlyArgs),
+    /// Show a key's versions, statuses, fingerprints and policy.
+    Show(StoreNameArgs),
+    /// Set a key's min_decryption_version and rotation period.
+    SetPolicy(StoreSetPolicyArgs),
+    /// Retire a decrypt-only version: it can no longer decrypt or verify.
+    Retire(StoreVersionArgs),
+    /// Destroy a version's private key for good (requires --confirm).
+    Destroy(StoreDestroyArgs),
+    /// Verify the store's hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Where the key store is and how to unlock it.
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// Key store directory (default: $QSAFE_HOME, then $XDG_DATA_HOME/qsafe, ~/.local/share/qsafe).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Read the store passphrase from this file (first line).
+    #[arg(long, value_name = "PATH")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the store passphrase from this environment variable.
+    #[arg(long, value_name = "VAR", default_value = "QSAFE_PASSPHRASE")]
+    pub passphrase_env: String,
+}
+
+#[derive(Args)]
+pub struct StoreInitArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Store private keys unwrapped. For tests and the gateway's dev mode only.
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+}
+
+#[derive(Args)]
+pub struct StoreOnlyArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct StoreCreateArgs {
+    /// Key name ([a-z0-9][a-z0-9._-]*).
+    pub name: String,
+    /// Algorithm id: any registry KEM or signature algorithm.
+    #[arg(long)]
+    pub alg: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct StoreNameArgs {
+    /// Key name.
+    pub name: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct StoreVersionArgs {
+    /// Key name.
+    pub name: String,
+    /// Version number.
+    #[arg(long)]
+    pub version: u32,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct StoreDestroyArgs {
+    /// Key name.
+    pub name: String,
+    /// Version number.
+    #[arg(long)]
+    pub version: u32,
+    /// Confirm that the private key is to be destroyed irrecoverably.
+    #[arg(long)]
+    pub confirm: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct StoreSetPolicyArgs {
+    /// Key name.
+    pub name: String,
+    /// Versions below this may no longer decrypt or verify.
+    #[arg(long, value_name = "N")]
+    pub min_decryption_version: Option<u32>,
+    /// Rotate automatically after this many days (reported by `qsafe key list`).
+    #[arg(long, value_name = "DAYS", conflicts_with = "no_rotation_period")]
+    pub rotation_period_days: Option<u64>,
+    /// Remove the rotation period.
+    #[arg(long)]
+    pub no_rotation_period: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Detect any edited, removed, inserted, reordered or truncated audit line.
+    Verify(StoreOnlyArgs),
 }
 
 #[derive(Args)]
@@ -112,10 +227,22 @@ pub enum Format {
 
 #[derive(Args)]
 pub struct KeyExportArgs {
-    /// Key file (private or public, PEM or DER).
+    /// Key file (private or public, PEM or DER), or with --public/--private a stored key's name.
     pub key: PathBuf,
-    #[arg(long, value_enum)]
-    pub format: Format,
+    /// Encoding (default pem for stored keys).
+    #[arg(long, value_enum, required_unless_present_any = ["public", "private"])]
+    pub format: Option<Format>,
+    /// Export a stored key's public key.
+    #[arg(long, conflicts_with = "private")]
+    pub public: bool,
+    /// Export a stored key's private key, unwrapped (audited; written 0600).
+    #[arg(long)]
+    pub private: bool,
+    /// The stored key's version (default: the active one).
+    #[arg(long)]
+    pub version: Option<u32>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Output path (default stdout; binary formats are refused on a terminal).
     #[arg(short, long, value_name = "PATH", default_value = "-")]
     pub output: PathBuf,
@@ -266,22 +393,21 @@ pub struct OpenArgs {
 
 #[derive(Args)]
 pub struct RewrapArgs {
-    /// Private key of a current recipient (opens the file key).
+    /// Private key file of a current recipient, or the name of a key in the store: then the
+    /// file is re-wrapped from whichever version it is sealed to onto the active version.
     #[arg(
         short,
         long,
-        value_name = "PRIVATE",
+        value_name = "PRIVATE|NAME",
         required_unless_present = "recover"
     )]
     pub key: Option<std::path::PathBuf>,
-    /// New recipient public key; repeat for several. Replaces every current recipient.
-    #[arg(
-        short,
-        long = "recipient",
-        value_name = "PUBLIC",
-        required_unless_present = "recover"
-    )]
+    /// New recipient public key; repeat for several. Replaces every current recipient
+    /// (not used with a stored key name).
+    #[arg(short, long = "recipient", value_name = "PUBLIC")]
     pub recipients: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Accept classical-only (quantum-vulnerable) recipients.
     #[arg(long)]
     pub allow_classical: bool,

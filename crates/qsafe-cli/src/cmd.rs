@@ -9,13 +9,14 @@ mod model;
 mod rewrap;
 mod seal;
 mod sign;
+mod store;
 
 use std::path::Path;
 
 use qsafe_core::keys::{PrivateKey, PublicKey, codec};
 use qsafe_core::registry::Kind;
 
-use crate::cli::{Cli, Command, KemCommand, KeyCommand};
+use crate::cli::{AuditCommand, Cli, Command, KemCommand, KeyCommand};
 use crate::failure::{Failure, Outcome};
 use crate::io::read_input;
 
@@ -47,6 +48,15 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Key(KeyCommand::Export(a)) => key::export(out, a),
         Command::Key(KeyCommand::Import(a)) => key::import(out, a),
         Command::Key(KeyCommand::Info(a)) => key::info(out, a),
+        Command::Key(KeyCommand::Init(a)) => store::init(out, a),
+        Command::Key(KeyCommand::Create(a)) => store::create(out, a),
+        Command::Key(KeyCommand::Rotate(a)) => store::rotate(out, a),
+        Command::Key(KeyCommand::List(a)) => store::list(out, a),
+        Command::Key(KeyCommand::Show(a)) => store::show(out, a),
+        Command::Key(KeyCommand::SetPolicy(a)) => store::set_policy(out, a),
+        Command::Key(KeyCommand::Retire(a)) => store::retire(out, a),
+        Command::Key(KeyCommand::Destroy(a)) => store::destroy(out, a),
+        Command::Key(KeyCommand::Audit(AuditCommand::Verify(a))) => store::audit_verify(out, a),
         Command::Kem(KemCommand::Encap(a)) => kem::encap(out, a),
         Command::Kem(KemCommand::Decap(a)) => kem::decap(out, a),
         Command::Sign(a) => sign::sign(out, a),

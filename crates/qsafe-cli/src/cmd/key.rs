@@ -150,12 +150,16 @@ pub fn public(out: Out, args: KeyPubArgs) -> Outcome {
 }
 
 pub fn export(out: Out, args: KeyExportArgs) -> Outcome {
+    if args.public || args.private {
+        return super::store::export(out, &args);
+    }
+    let format = args.format.unwrap_or(Format::Pem);
     let loaded = load_any(&args.key, None)?;
     let private = matches!(loaded, AnyKey::Private(_));
     let (encoded, content, sensitivity, alg): (Zeroizing<Vec<u8>>, Content, Sensitivity, &str) =
         match loaded {
             AnyKey::Private(key) => {
-                let enc = match args.format {
+                let enc = match format {
                     Format::Raw => key.raw().map(|s| s.expose().to_vec()),
                     Format::Der => codec::private_to_der(&key).map(|s| s.expose().to_vec()),
                     Format::Pem => codec::private_to_pem(&key).map(|s| s.as_bytes().to_vec()),
@@ -163,13 +167,13 @@ pub fn export(out: Out, args: KeyExportArgs) -> Outcome {
                 .map_err(|e| Failure::core("encoding the private key", e))?;
                 (
                     Zeroizing::new(enc),
-                    content_of(args.format),
+                    content_of(format),
                     Sensitivity::Secret,
                     key.algorithm().id,
                 )
             }
             AnyKey::Public(key) => {
-                let enc = match args.format {
+                let enc = match format {
                     Format::Raw => Ok(key.raw().to_vec()),
                     Format::Der => codec::public_to_der(&key),
                     Format::Pem => codec::public_to_pem(&key).map(String::into_bytes),
@@ -177,7 +181,7 @@ pub fn export(out: Out, args: KeyExportArgs) -> Outcome {
                 .map_err(|e| Failure::core("encoding the public key", e))?;
                 (
                     Zeroizing::new(enc),
-                    content_of(args.format),
+                    content_of(format),
                     Sensitivity::Public,
                     key.algorithm().id,
                 )
@@ -193,7 +197,7 @@ pub fn export(out: Out, args: KeyExportArgs) -> Outcome {
     if out.json {
         return print_json(&json!({
             "schema_version": 1, "algorithm": alg, "private": private,
-            "format": format_name(args.format), "bytes": encoded.len(), "output": args.output,
+            "format": format_name(format), "bytes": encoded.len(), "output": args.output,
         }));
     }
     Ok(())

@@ -5,13 +5,14 @@ use std::io::{self, BufReader, Seek, SeekFrom, Write};
 use std::time::Instant;
 
 use qsafe_artifact::container::{Header, JOURNAL_SUFFIX, recover_header, rewrite_header_in_place};
+use qsafe_core::kem::DecapsulationKey;
 use qsafe_core::keys::{PrivateKey, PublicKey};
 use qsafe_core::registry::Kind;
 use serde_json::json;
 
 use super::{Out, load_private, load_public};
 use crate::cli::RewrapArgs;
-use crate::failure::{Failure, Outcome};
+use crate::failure::{Failure, Outcome, exit};
 use crate::io::{AtomicFile, Sensitivity, print_json};
 
 pub fn run(out: Out, args: RewrapArgs) -> Outcome {
@@ -36,25 +37,8 @@ pub fn run(out: Out, args: RewrapArgs) -> Outcome {
             "pass the private key of a current recipient",
         )
     })?;
-    let dk = match load_private(key_path, Some(Kind::Kem))? {
-        PrivateKey::Kem(dk) => dk,
-        PrivateKey::Sig(k) => {
-            return Err(Failure::usage(
-                format!(
-                    "{} is a {} signature key",
-                    key_path.display(),
-                    k.algorithm().id
-                ),
-                "pass the KEM private key of a current recipient",
-            ));
-        }
-    };
-    let recipients = args
-        .recipients
-        .iter()
-        .map(|p| load_public(p, Some(Kind::Kem)))
-        .collect::<Outcome<Vec<PublicKey>>>()?;
-    let started = Instant::now();
+    let stored_name = (!key_path.exists() && args.recipients.is_empty())
+        .then(|| key_path.to_string_lossy().into_owned());
     let file = File::open(&args.input).map_err(|e| {
         Failure::error(
             format!("cannot read {}: {e}", args.input.display()),
@@ -62,6 +46,37 @@ pub fn run(out: Out, args: RewrapArgs) -> Outcome {
         )
     })?;
     let old = Header::read(&mut BufReader::new(&file)).map_err(fail)?;
+    let (dk, recipients, versions) = match &stored_name {
+        Some(name) => stored_keys(&args, name, &old)?,
+        None => {
+            if args.recipients.is_empty() {
+                return Err(Failure::usage(
+                    "no new recipients",
+                    "pass -r NEW.pub (with a key file), or -k NAME for a key in the store",
+                ));
+            }
+            let dk = match load_private(key_path, Some(Kind::Kem))? {
+                PrivateKey::Kem(dk) => dk,
+                PrivateKey::Sig(k) => {
+                    return Err(Failure::usage(
+                        format!(
+                            "{} is a {} signature key",
+                            key_path.display(),
+                            k.algorithm().id
+                        ),
+                        "pass the KEM private key of a current recipient",
+                    ));
+                }
+            };
+            let recipients = args
+                .recipients
+                .iter()
+                .map(|p| load_public(p, Some(Kind::Kem)))
+                .collect::<Outcome<Vec<PublicKey>>>()?;
+            (dk, recipients, None)
+        }
+    };
+    let started = Instant::now();
     let new = old
         .rewrap(&dk, &recipients, args.allow_classical)
         .map_err(fail)?;
@@ -96,13 +111,54 @@ pub fn run(out: Out, args: RewrapArgs) -> Outcome {
             "schema_version": 1, "ok": true, "operation": "rewrap",
             "input": args.input, "output": target, "in_place": args.output.is_none(),
             "recipients": new.recipient_fingerprints(), "milliseconds": ms,
+            "from_version": versions.map(|(_, v)| v), "to_version": versions.map(|(t, _)| t),
         }));
     }
+    let versions = versions
+        .map(|(to, from)| format!(" (version {from} -> {to})"))
+        .unwrap_or_default();
     out.say(format!(
-        "rewrapped {} -> {} for {} recipient(s) in {ms:.1} ms; payload and signature unchanged",
+        "rewrapped {} -> {} for {} recipient(s){versions} in {ms:.1} ms; payload and signature \
+         unchanged",
         args.input.display(),
         target.display(),
         new.recipients.len()
     ));
     Ok(())
+}
+
+/// For `-k NAME`: the unlocked stored version the file is sealed to (policy-checked), the
+/// active version's public key, and `(active, from)` version numbers.
+type StoredKeys = (DecapsulationKey, Vec<PublicKey>, Option<(u32, u32)>);
+
+fn stored_keys(args: &RewrapArgs, name: &str, header: &Header) -> Outcome<StoredKeys> {
+    let store = super::store::open(&args.store)?;
+    let key = store
+        .show(name)
+        .map_err(|e| super::store::fail(&format!("reading key {name}"), e))?;
+    let sealed_to = header.recipient_fingerprints();
+    let from = key
+        .versions
+        .iter()
+        .rev()
+        .find(|v| sealed_to.contains(&v.fingerprint))
+        .map(|v| v.version)
+        .ok_or_else(|| {
+            Failure::new(
+                exit::CRYPTO,
+                format!(
+                    "no version of key {name} is a recipient of {}; it is sealed to: {}",
+                    args.input.display(),
+                    sealed_to.join(", ")
+                ),
+                "`qsafe key show NAME` lists the versions' fingerprints",
+            )
+        })?;
+    let active = store
+        .public_key(name, None)
+        .map_err(|e| super::store::fail(&format!("reading key {name}"), e))?;
+    let dk = store
+        .decapsulation_key(name, from)
+        .map_err(|e| super::store::fail(&format!("unlocking {name} version {from}"), e))?;
+    Ok((dk, vec![active.key], Some((active.version, from))))
 }

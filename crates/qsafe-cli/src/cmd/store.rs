@@ -1,0 +1,410 @@
+//! `qsafe key init|create|rotate|list|show|set-policy|retire|destroy|audit` and the store
+//! side of `qsafe key export`: the versioned key store of `qsafe-keys`.
+
+use qsafe_core::keys::codec;
+use qsafe_keys::{
+    DirBackend, Error as KeysError, InsecurePlaintextKek, KekInfo, Key, KeyStore, Passphrase,
+    PassphraseKek, default_root,
+};
+use serde_json::{Value, json};
+
+use super::Out;
+use crate::cli::{
+    KeyExportArgs, StoreArgs, StoreCreateArgs, StoreDestroyArgs, StoreInitArgs, StoreNameArgs,
+    StoreOnlyArgs, StoreSetPolicyArgs, StoreVersionArgs,
+};
+use crate::failure::{Failure, Outcome, exit};
+use crate::io::{Content, Sensitivity, print_json, write_output};
+
+/// Maps a store error: refusals by policy and wrong passphrases exit 3, the rest 1.
+pub(super) fn fail(context: &str, e: KeysError) -> Failure {
+    let (code, hint) = match &e {
+        KeysError::WrongPassphrase { .. } | KeysError::WrongKek { .. } => (
+            exit::CRYPTO,
+            "check --passphrase-file or the variable named by --passphrase-env",
+        ),
+        KeysError::BelowMinDecryptionVersion { .. }
+        | KeysError::VersionRetired { .. }
+        | KeysError::VersionDestroyed { .. } => (
+            exit::CRYPTO,
+            "`qsafe key show NAME` lists the versions and the policy",
+        ),
+        KeysError::NotAStore(_) | KeysError::NoDefaultRoot => (
+            exit::ERROR,
+            "create one with `qsafe key init`, or point --store (or QSAFE_HOME) at it",
+        ),
+        KeysError::UnknownAlgorithm(_) | KeysError::InvalidName { .. } => (
+            exit::USAGE,
+            "see `qsafe algs`; names are [a-z0-9][a-z0-9._-]*",
+        ),
+        _ if e.denial_code().is_some() => (exit::ERROR, "`qsafe key show NAME` shows the key"),
+        _ => (exit::ERROR, "check the store path and its permissions"),
+    };
+    Failure::new(code, format!("{context}: {e}"), hint)
+}
+
+fn backend(args: &StoreArgs) -> Outcome<DirBackend> {
+    let root = match &args.store {
+        Some(p) => p.clone(),
+        None => default_root().map_err(|e| fail("locating the key store", e))?,
+    };
+    Ok(DirBackend::new(root))
+}
+
+fn passphrase(args: &StoreArgs) -> Outcome<Passphrase> {
+    let result = match &args.passphrase_file {
+        Some(path) => Passphrase::from_file(path),
+        None => Passphrase::from_env(&args.passphrase_env),
+    };
+    result.map_err(|e| {
+        Failure::usage(
+            format!("no passphrase: {e}"),
+            format!("set {} or pass --passphrase-file FILE", args.passphrase_env),
+        )
+    })
+}
+
+/// Opens the store with the KEK it was created with; warns loudly about plaintext stores.
+pub(super) fn open(args: &StoreArgs) -> Outcome<KeyStore<DirBackend>> {
+    let backend = backend(args)?;
+    let location = backend.root().display().to_string();
+    let info = KeyStore::kek_info(&backend).map_err(|e| fail("opening the key store", e))?;
+    let store = match info {
+        KekInfo::InsecurePlaintext => {
+            eprintln!(
+                "warning: the key store at {location} keeps private keys UNWRAPPED \
+                 (--insecure-plaintext); use it for tests only"
+            );
+            KeyStore::open(backend, InsecurePlaintextKek)
+        }
+        _ => KeyStore::open_with_passphrase(backend, &passphrase(args)?),
+    };
+    store.map_err(|e| fail(&format!("opening the key store at {location}"), e))
+}
+
+fn key_json(key: &Key) -> Value {
+    json!({
+        "name": key.name.as_str(),
+        "algorithm": key.algorithm,
+        "purpose": key.purpose,
+        "created": key.created.utc,
+        "policy": {
+            "min_decryption_version": key.policy.min_decryption_version,
+            "rotation_period_s": key.policy.rotation_period,
+        },
+        "versions": key.versions.iter().map(|v| json!({
+            "version": v.version,
+            "status": v.status.label(key.purpose),
+            "created": v.created.utc,
+            "fingerprint": v.fingerprint,
+            "private_key": v.private.is_some(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn init(out: Out, args: StoreInitArgs) -> Outcome {
+    let backend = backend(&args.store)?;
+    let location = backend.root().display().to_string();
+    let kek: Box<dyn FnOnce(DirBackend) -> qsafe_keys::Result<KeyStore<DirBackend>>> =
+        if args.insecure_plaintext {
+            eprintln!("warning: private keys will be stored UNWRAPPED; for tests only");
+            Box::new(|b| KeyStore::init(b, InsecurePlaintextKek))
+        } else {
+            let kek = PassphraseKek::new(&passphrase(&args.store)?)
+                .map_err(|e| fail("deriving the key-encryption key", e))?;
+            Box::new(move |b| KeyStore::init(b, kek))
+        };
+    let store =
+        kek(backend).map_err(|e| fail(&format!("creating a key store at {location}"), e))?;
+    if out.json {
+        return print_json(&json!({
+            "schema_version": 1, "ok": true, "store": location,
+            "kek": store_kek_kind(&store),
+        }));
+    }
+    out.say(format!(
+        "created key store at {location} ({})",
+        store_kek_kind(&store)
+    ));
+    Ok(())
+}
+
+fn store_kek_kind(store: &KeyStore<DirBackend>) -> &'static str {
+    if store.is_insecure() {
+        "insecure-plaintext"
+    } else {
+        "argon2id passphrase"
+    }
+}
+
+pub fn create(out: Out, args: StoreCreateArgs) -> Outcome {
+    let store = open(&args.store)?;
+    let v = store
+        .create(&args.name, &args.alg)
+        .map_err(|e| fail(&format!("creating key {}", args.name), e))?;
+    report_version(out, "created", &v)
+}
+
+pub fn rotate(out: Out, args: StoreNameArgs) -> Outcome {
+    let store = open(&args.store)?;
+    let v = store
+        .rotate(&args.name)
+        .map_err(|e| fail(&format!("rotating key {}", args.name), e))?;
+    report_version(out, "rotated", &v)
+}
+
+fn report_version(out: Out, what: &str, v: &qsafe_keys::NewVersion) -> Outcome {
+    if out.json {
+        return print_json(&json!({
+            "schema_version": 1, "ok": true, "name": v.name.as_str(), "version": v.version,
+            "algorithm": v.algorithm, "fingerprint": v.fingerprint,
+        }));
+    }
+    out.say(format!(
+        "{what} {} version {} ({}) {}",
+        v.name.as_str(),
+        v.version,
+        v.algorithm,
+        v.fingerprint
+    ));
+    Ok(())
+}
+
+pub fn list(out: Out, args: StoreOnlyArgs) -> Outcome {
+    let store = open(&args.store)?;
+    let keys = store.list().map_err(|e| fail("listing keys", e))?;
+    let due = store
+        .due_for_rotation(qsafe_keys::model::unix_now())
+        .map_err(|e| fail("checking rotation periods", e))?;
+    if out.json {
+        let due: Vec<Value> = due
+            .iter()
+            .map(|d| json!({"name": d.name.as_str(), "version": d.version, "due_since": d.due_since}))
+            .collect();
+        return print_json(&json!({
+            "schema_version": 1, "ok": true,
+            "keys": keys.iter().map(key_json).collect::<Vec<_>>(),
+            "rotation_due": due,
+        }));
+    }
+    out.say(format!(
+        "{:<24} {:<30} {:>7} {:>8}  ROTATION",
+        "NAME", "ALGORITHM", "ACTIVE", "MIN-DEC"
+    ));
+    for k in &keys {
+        let rotation = if due.iter().any(|d| d.name == k.name) {
+            "due"
+        } else if k.policy.rotation_period.is_some() {
+            "scheduled"
+        } else {
+            "-"
+        };
+        out.say(format!(
+            "{:<24} {:<30} {:>7} {:>8}  {rotation}",
+            k.name.as_str(),
+            k.algorithm,
+            k.latest(),
+            k.policy.min_decryption_version
+        ));
+    }
+    Ok(())
+}
+
+pub fn show(out: Out, args: StoreNameArgs) -> Outcome {
+    let store = open(&args.store)?;
+    let key = store
+        .show(&args.name)
+        .map_err(|e| fail(&format!("reading key {}", args.name), e))?;
+    if out.json {
+        let mut doc = key_json(&key);
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("schema_version".into(), json!(1));
+            obj.insert("ok".into(), json!(true));
+        }
+        return print_json(&doc);
+    }
+    out.say(format!(
+        "{} ({}, {}), created {}",
+        key.name.as_str(),
+        key.algorithm,
+        key.purpose.as_str(),
+        key.created.utc
+    ));
+    out.say(format!(
+        "policy: min_decryption_version {}, rotation period {}",
+        key.policy.min_decryption_version,
+        key.policy
+            .rotation_period
+            .map_or("none".to_string(), |s| format!("{} days", s / 86_400))
+    ));
+    for v in &key.versions {
+        out.say(format!(
+            "  v{:<4} {:<13} {} {}",
+            v.version,
+            v.status.label(key.purpose),
+            v.created.utc,
+            v.fingerprint
+        ));
+    }
+    Ok(())
+}
+
+pub fn set_policy(out: Out, args: StoreSetPolicyArgs) -> Outcome {
+    let store = open(&args.store)?;
+    let period = if args.no_rotation_period {
+        Some(None)
+    } else {
+        args.rotation_period_days
+            .map(|d| Some(d.saturating_mul(86_400)))
+    };
+    store
+        .set_policy(&args.name, args.min_decryption_version, period)
+        .map_err(|e| fail(&format!("setting the policy of {}", args.name), e))?;
+    show(
+        out,
+        StoreNameArgs {
+            name: args.name,
+            store: args.store,
+        },
+    )
+}
+
+pub fn retire(out: Out, args: StoreVersionArgs) -> Outcome {
+    let store = open(&args.store)?;
+    store.retire(&args.name, args.version).map_err(|e| {
+        fail(
+            &format!("retiring {} version {}", args.name, args.version),
+            e,
+        )
+    })?;
+    done(
+        out,
+        &format!("retired {} version {}", args.name, args.version),
+    )
+}
+
+pub fn destroy(out: Out, args: StoreDestroyArgs) -> Outcome {
+    if !args.confirm {
+        return Err(Failure::usage(
+            format!(
+                "destroying {} version {} deletes its private key for good",
+                args.name, args.version
+            ),
+            "add --confirm to proceed; anything sealed only to that version becomes unreadable",
+        ));
+    }
+    let store = open(&args.store)?;
+    store.destroy(&args.name, args.version).map_err(|e| {
+        fail(
+            &format!("destroying {} version {}", args.name, args.version),
+            e,
+        )
+    })?;
+    done(
+        out,
+        &format!("destroyed {} version {}", args.name, args.version),
+    )
+}
+
+fn done(out: Out, line: &str) -> Outcome {
+    if out.json {
+        return print_json(&json!({"schema_version": 1, "ok": true, "done": line}));
+    }
+    out.say(line);
+    Ok(())
+}
+
+pub fn audit_verify(out: Out, args: StoreOnlyArgs) -> Outcome {
+    let backend = backend(&args.store)?;
+    let report = qsafe_keys::verify_audit(&backend).map_err(|e| match e {
+        KeysError::Audit { .. } => {
+            let mut f = Failure::new(
+                exit::CRYPTO,
+                format!("audit log does not verify: {e}"),
+                "a line was edited, removed, inserted or reordered, or the log was truncated; \
+                 restore the store from a backup",
+            );
+            if out.json {
+                let _ = print_json(&json!({
+                    "schema_version": 1, "ok": false, "valid": false, "problem": e.to_string(),
+                }));
+                f.json_done = true;
+            }
+            f
+        }
+        other => fail("reading the audit log", other),
+    })?;
+    let pending = report.pending.as_ref().map(|p| {
+        if p.applied {
+            "one line left by an interrupted write whose change is in the store (committed by the next write)"
+        } else {
+            "one line left by an interrupted write whose change never happened (dropped by the next write)"
+        }
+    });
+    if out.json {
+        return print_json(&json!({
+            "schema_version": 1, "ok": true, "valid": true, "lines": report.lines,
+            "head_seq": report.head_seq, "pending": pending, "torn_bytes": report.torn_bytes,
+        }));
+    }
+    out.say(format!(
+        "audit log intact: {} lines, head {}",
+        report.lines, report.head_seq
+    ));
+    if let Some(p) = pending {
+        out.say(format!("note: {p}"));
+    }
+    Ok(())
+}
+
+/// `qsafe key export NAME --public|--private [--version N]`.
+pub fn export(out: Out, args: &KeyExportArgs) -> Outcome {
+    let store = open(&args.store)?;
+    let name = args.key.to_string_lossy().into_owned();
+    if args.private {
+        let version = match args.version {
+            Some(v) => v,
+            None => {
+                store
+                    .public_key(&name, None)
+                    .map_err(|e| fail(&format!("reading key {name}"), e))?
+                    .version
+            }
+        };
+        eprintln!(
+            "warning: exporting {name} version {version} UNWRAPPED; the file is written 0600"
+        );
+        let der = store
+            .export_private(&name, version)
+            .map_err(|e| fail(&format!("exporting {name} version {version}"), e))?;
+        let key = codec::private_from_bytes(der.expose(), None)
+            .map_err(|e| Failure::core("decoding the exported key", e))?;
+        let pem = codec::private_to_pem(&key).map_err(|e| Failure::core("encoding", e))?;
+        write_output(
+            &args.output,
+            pem.as_bytes(),
+            Content::Text,
+            Sensitivity::Secret,
+            args.force,
+        )?;
+        return done(out, &format!("exported {name} version {version} (private)"));
+    }
+    let pk = store
+        .export_public(&name, args.version)
+        .map_err(|e| fail(&format!("exporting {name}"), e))?;
+    let pem = codec::public_to_pem(&pk.key).map_err(|e| Failure::core("encoding", e))?;
+    write_output(
+        &args.output,
+        pem.as_bytes(),
+        Content::Text,
+        Sensitivity::Public,
+        args.force,
+    )?;
+    if args.output.as_os_str() != "-" {
+        return done(
+            out,
+            &format!("exported {name} version {} {}", pk.version, pk.fingerprint),
+        );
+    }
+    Ok(())
+}

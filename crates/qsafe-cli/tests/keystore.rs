@@ -1,0 +1,143 @@
+//! The key store from the command line: init, create, rotate, policy, retire/destroy,
+//! exports, audit verification, and `qsafe rewrap -k NAME` from an old version to the active
+//! one (refused below min_decryption_version).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::cargo_bin("qsafe")
+        .unwrap()
+        .current_dir(dir)
+        .env("QSAFE_PASSPHRASE", "correct horse battery staple")
+        .env_remove("QSAFE_HOME")
+        .args(args)
+        .arg("--store")
+        .arg(dir.join("store"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let (code, out, err) = run(dir, args);
+    assert_eq!(code, 0, "qsafe {args:?}: {err}");
+    out
+}
+
+#[test]
+fn store_lifecycle_and_rewrap_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["key", "init"]);
+    let (code, _, err) = run(p, &["key", "init"]);
+    assert_eq!(code, 1, "a second init is refused: {err}");
+    ok(p, &["key", "create", "models", "--alg", "mlkem1024-p384"]);
+    ok(p, &["key", "export", "models", "--public", "-o", "v1.pub"]);
+    std::fs::write(p.join("m.bin"), vec![42u8; 50_000]).unwrap();
+    let seal = |out: &str| {
+        let mut c = Command::cargo_bin("qsafe").unwrap();
+        c.current_dir(p).args([
+            "seal", "--suite", "cnsa2", "-r", "v1.pub", "-o", out, "m.bin",
+        ]);
+        assert!(c.output().unwrap().status.success());
+    };
+    seal("a.qs");
+    seal("b.qs");
+    ok(p, &["key", "rotate", "models"]);
+
+    // Re-wrap from version 1 to the active version 2, in place.
+    let out = ok(
+        p,
+        &["--json", "rewrap", "-k", "models", "--in-place", "a.qs"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["from_version"].as_u64(), v["to_version"].as_u64()),
+        (Some(1), Some(2))
+    );
+    ok(p, &["key", "export", "models", "--private", "-o", "v2.key"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(p.join("v2.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let mut open = Command::cargo_bin("qsafe").unwrap();
+    let r = open
+        .current_dir(p)
+        .args(["open", "-k", "v2.key", "-o", "a.out", "a.qs"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(std::fs::read(p.join("a.out")).unwrap(), vec![42u8; 50_000]);
+
+    // Raise the floor: version 1 may no longer decrypt, so b.qs cannot be re-wrapped.
+    ok(
+        p,
+        &[
+            "key",
+            "set-policy",
+            "models",
+            "--min-decryption-version",
+            "2",
+        ],
+    );
+    let (code, _, err) = run(p, &["rewrap", "-k", "models", "--in-place", "b.qs"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("min_decryption_version"), "{err}");
+
+    // Retire and destroy the old version; the active one is protected.
+    let (code, _, err) = run(
+        p,
+        &["key", "destroy", "models", "--version", "2", "--confirm"],
+    );
+    assert_ne!(code, 0, "{err}");
+    ok(p, &["key", "retire", "models", "--version", "1"]);
+    let (code, _, _) = run(p, &["key", "destroy", "models", "--version", "1"]);
+    assert_eq!(code, 2, "destroy needs --confirm");
+    ok(
+        p,
+        &["key", "destroy", "models", "--version", "1", "--confirm"],
+    );
+    let show: serde_json::Value =
+        serde_json::from_str(&ok(p, &["--json", "key", "show", "models"])).unwrap();
+    assert_eq!(show["versions"][0]["status"], "destroyed");
+    assert_eq!(show["versions"][0]["private_key"], false);
+    assert_eq!(show["versions"][1]["status"], "active");
+
+    // The audit log verifies, then detects an edited line.
+    ok(p, &["key", "audit", "verify"]);
+    let log = p.join("store/audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, text.replacen("\"rotate\"", "\"create\"", 1)).unwrap();
+    let (code, _, err) = run(p, &["key", "audit", "verify"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("line"), "{err}");
+
+    // A wrong passphrase is named as such.
+    let out = Command::cargo_bin("qsafe")
+        .unwrap()
+        .current_dir(p)
+        .env("QSAFE_PASSPHRASE", "wrong")
+        .args(["key", "list", "--store"])
+        .arg(p.join("store"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+}
