@@ -93,6 +93,29 @@ pub enum KeyCommand {
     /// Verify the store's hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write the whole store (private keys still wrapped) to one file, mode 0600.
+    Backup(StoreBackupArgs),
+    /// Restore a backup into a new or empty store directory.
+    Restore(StoreRestoreArgs),
+}
+
+#[derive(Args)]
+pub struct StoreBackupArgs {
+    /// Backup file (`-` for stdout).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct StoreRestoreArgs {
+    /// Backup file written by `qsafe key backup`.
+    pub backup: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Where the key store is and how to unlock it.

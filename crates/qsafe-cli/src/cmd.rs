@@ -57,6 +57,8 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Key(KeyCommand::Retire(a)) => store::retire(out, a),
         Command::Key(KeyCommand::Destroy(a)) => store::destroy(out, a),
         Command::Key(KeyCommand::Audit(AuditCommand::Verify(a))) => store::audit_verify(out, a),
+        Command::Key(KeyCommand::Backup(a)) => store::backup(out, a),
+        Command::Key(KeyCommand::Restore(a)) => store::restore(out, a),
         Command::Kem(KemCommand::Encap(a)) => kem::encap(out, a),
         Command::Kem(KemCommand::Decap(a)) => kem::decap(out, a),
         Command::Sign(a) => sign::sign(out, a),

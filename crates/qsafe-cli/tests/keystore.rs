@@ -120,8 +120,38 @@ fn store_lifecycle_and_rewrap_by_name() {
     assert_eq!(show["versions"][0]["private_key"], false);
     assert_eq!(show["versions"][1]["status"], "active");
 
-    // The audit log verifies, then detects an edited line.
+    // The audit log verifies; a backup restores elsewhere and opens with the passphrase.
     ok(p, &["key", "audit", "verify"]);
+    ok(p, &["key", "backup", "-o", "store.backup"]);
+    let restored = Command::cargo_bin("qsafe")
+        .unwrap()
+        .current_dir(p)
+        .env("QSAFE_PASSPHRASE", "correct horse battery staple")
+        .args(["--json", "key", "show", "models", "--store"])
+        .arg(p.join("restored"))
+        .output()
+        .unwrap();
+    assert_eq!(restored.status.code(), Some(1), "no store there yet");
+    let r = Command::cargo_bin("qsafe")
+        .unwrap()
+        .current_dir(p)
+        .args(["key", "restore", "store.backup", "--store"])
+        .arg(p.join("restored"))
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let again = Command::cargo_bin("qsafe")
+        .unwrap()
+        .current_dir(p)
+        .env("QSAFE_PASSPHRASE", "correct horse battery staple")
+        .args(["--json", "key", "show", "models", "--store"])
+        .arg(p.join("restored"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v, show);
+
+    // An edited audit line is detected.
     let log = p.join("store/audit.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
     std::fs::write(&log, text.replacen("\"rotate\"", "\"create\"", 1)).unwrap();

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod backup;
 mod error;
 pub mod model;
 pub mod store;

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 
 use super::Out;
 use crate::cli::{
-    KeyExportArgs, StoreArgs, StoreCreateArgs, StoreDestroyArgs, StoreInitArgs, StoreNameArgs,
-    StoreOnlyArgs, StoreSetPolicyArgs, StoreVersionArgs,
+    KeyExportArgs, StoreArgs, StoreBackupArgs, StoreCreateArgs, StoreDestroyArgs, StoreInitArgs,
+    StoreNameArgs, StoreOnlyArgs, StoreRestoreArgs, StoreSetPolicyArgs, StoreVersionArgs,
 };
 use crate::failure::{Failure, Outcome, exit};
-use crate::io::{Content, Sensitivity, print_json, write_output};
+use crate::io::{Content, Sensitivity, print_json, read_input, write_output};
 
 /// Maps a store error: refusals by policy and wrong passphrases exit 3, the rest 1.
 pub(super) fn fail(context: &str, e: KeysError) -> Failure {
@@ -407,4 +407,44 @@ pub fn export(out: Out, args: &KeyExportArgs) -> Outcome {
         );
     }
     Ok(())
+}
+
+pub fn backup(out: Out, args: StoreBackupArgs) -> Outcome {
+    let backend = backend(&args.store)?;
+    let (bytes, summary) =
+        qsafe_keys::backup::backup(&backend).map_err(|e| fail("backing up the key store", e))?;
+    write_output(
+        &args.output,
+        &bytes,
+        Content::Text,
+        Sensitivity::Secret,
+        args.force,
+    )?;
+    if args.output.as_os_str() == "-" {
+        return Ok(());
+    }
+    done(
+        out,
+        &format!(
+            "backed up {} keys and {} audit lines to {} (private keys stay wrapped)",
+            summary.keys,
+            summary.audit_lines,
+            args.output.display()
+        ),
+    )
+}
+
+pub fn restore(out: Out, args: StoreRestoreArgs) -> Outcome {
+    let bytes = read_input(&args.backup)?;
+    let target = backend(&args.store)?;
+    let location = target.root().display().to_string();
+    let summary = qsafe_keys::backup::restore(&target, &bytes, &args.backup.display().to_string())
+        .map_err(|e| fail(&format!("restoring into {location}"), e))?;
+    done(
+        out,
+        &format!(
+            "restored {} keys and {} audit lines into {location}",
+            summary.keys, summary.audit_lines
+        ),
+    )
 }

@@ -125,6 +125,21 @@ impl DirBackend {
         }
     }
 
+    /// Creates (if needed) and takes the writer lock of a store being made.
+    fn create_lock(&self) -> Result<File> {
+        let lock_path = self.path(LOCK);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| Error::io("create", &lock_path, e))?;
+        lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
+        Ok(lock)
+    }
+
     fn lock(&self, exclusive: bool) -> Result<File> {
         let path = self.path(LOCK);
         let file = match OpenOptions::new().read(true).write(exclusive).open(&path) {
@@ -370,6 +385,38 @@ impl DirBackend {
     }
 }
 
+impl DirBackend {
+    /// Writes a restored store (see `crate::backup`): into a new or empty directory only,
+    /// keys and audit log first, `store.json` last so that a crash leaves no store at all.
+    pub(crate) fn restore_files(
+        &self,
+        store: &[u8],
+        keys: &[(KeyName, Vec<u8>)],
+        audit: &[u8],
+    ) -> Result<()> {
+        self.check_empty_for_init()?;
+        if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, e))?;
+        }
+        for dir in [self.root.clone(), self.keys_dir()] {
+            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io("create directory", &dir, e)),
+            }
+        }
+        let lock = self.create_lock()?;
+        self.check_empty_for_init()?;
+        for (name, bytes) in keys {
+            atomic_write(&self.keys_dir(), &format!("{name}.json"), bytes)?;
+        }
+        atomic_write(&self.root, AUDIT, audit)?;
+        atomic_write(&self.root, STORE, store)?;
+        drop(lock);
+        Ok(())
+    }
+}
+
 impl Backend for DirBackend {
     fn location(&self) -> String {
         self.display_root()
@@ -389,16 +436,7 @@ impl Backend for DirBackend {
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
                 .map_err(|e| Error::io("set permissions of", &dir, e))?;
         }
-        let lock_path = self.path(LOCK);
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|e| Error::io("create", &lock_path, e))?;
-        lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
+        let lock = self.create_lock()?;
         // Again under the lock: another process may have won the race.
         self.check_empty_for_init()?;
         let (line, text) = audit::seal(&AuditHead::genesis(), first, None, unix_now())?;
