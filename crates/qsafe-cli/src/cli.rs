@@ -253,11 +253,18 @@ pub struct KeyExportArgs {
     /// Key file (private or public, PEM or DER), or with --public/--private a stored key's name.
     pub key: PathBuf,
     /// Encoding (default pem for stored keys).
-    #[arg(long, value_enum, required_unless_present_any = ["public", "private"])]
+    #[arg(long, value_enum, required_unless_present_any = ["public", "private", "k8s_secret"])]
     pub format: Option<Format>,
     /// Export a stored key's public key.
-    #[arg(long, conflicts_with = "private")]
+    #[arg(long, conflicts_with_all = ["private", "k8s_secret"])]
     pub public: bool,
+    /// Print a Kubernetes v1/Secret manifest: public key, private key still wrapped under
+    /// the store's KEK, key id and version as annotations.
+    #[arg(long, conflicts_with = "private")]
+    pub k8s_secret: bool,
+    /// Namespace for --k8s-secret.
+    #[arg(long, value_name = "NS", requires = "k8s_secret")]
+    pub namespace: Option<String>,
     /// Export a stored key's private key, unwrapped (audited; written 0600).
     #[arg(long)]
     pub private: bool,

@@ -86,6 +86,32 @@ fn store_lifecycle_and_rewrap_by_name() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(std::fs::read(p.join("a.out")).unwrap(), vec![42u8; 50_000]);
 
+    // A Kubernetes Secret for the active version.
+    let manifest = ok(
+        p,
+        &[
+            "key",
+            "export",
+            "models",
+            "--k8s-secret",
+            "--namespace",
+            "ml",
+        ],
+    );
+    assert!(
+        manifest.starts_with("apiVersion: v1\nkind: Secret\n"),
+        "{manifest}"
+    );
+    assert!(manifest.contains("  namespace: ml\n"), "{manifest}");
+    assert!(
+        manifest.contains("qsafe.dev/key-version: \"2\""),
+        "{manifest}"
+    );
+    assert!(
+        !manifest.contains("PRIVATE KEY"),
+        "the private key stays wrapped"
+    );
+
     // Raise the floor: version 1 may no longer decrypt, so b.qs cannot be re-wrapped.
     ok(
         p,

@@ -56,6 +56,8 @@ pub enum Op {
     ExportPublic,
     /// Private key exported (the line is durable before the key is returned).
     ExportPrivate,
+    /// A version exported still wrapped under the store's KEK (a Kubernetes Secret bundle).
+    ExportWrapped,
     /// A refused attempt to load a decapsulation key.
     UseDecrypt,
     /// A refused attempt to load a signing key.

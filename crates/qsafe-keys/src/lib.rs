@@ -4,6 +4,7 @@ pub mod audit;
 pub mod backend;
 pub mod backup;
 mod error;
+pub mod k8s;
 pub mod model;
 pub mod store;
 pub mod wrap;

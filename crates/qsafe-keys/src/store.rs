@@ -28,6 +28,7 @@ use qsafe_core::sig::{SigningKey, VerifyingKey};
 
 use crate::audit::{self, AuditEntry, AuditReport, Op};
 use crate::backend::{Backend, Commit, STORE_FORMAT_VERSION, StoreMeta, Txn};
+use crate::k8s::KeyBundle;
 use crate::model::{
     KEY_FORMAT_VERSION, Key, KeyName, KeyVersion, Policy, Purpose, Status, Timestamp,
 };
@@ -699,6 +700,60 @@ impl<B: Backend> KeyStore<B> {
             }
             let (_private, der) = self.unwrap_checked(&key, v)?;
             Ok(Change::new(der))
+        })
+    }
+
+    /// One version as a [`KeyBundle`]: public key, the private key still wrapped under the
+    /// store's KEK, and what is needed to unwrap it elsewhere (KEK parameters and check
+    /// value). Logged as `export-wrapped`. Active or decrypt-only versions only.
+    pub fn export_wrapped(&self, name: &str, version: Option<u32>) -> Result<KeyBundle> {
+        let name = KeyName::new(name)?;
+        self.write(Op::ExportWrapped, Some(&name), version, |txn| {
+            let key = get(txn, &name)?;
+            let number = version.unwrap_or_else(|| key.latest());
+            let public = Self::public_of(&key, Some(number))?;
+            let v = key.version(number)?;
+            match v.status {
+                Status::Destroyed => {
+                    return Err(Error::VersionDestroyed {
+                        name: name.to_string(),
+                        version: number,
+                    });
+                }
+                Status::Retired => {
+                    return Err(Error::VersionRetired {
+                        name: name.to_string(),
+                        version: number,
+                    });
+                }
+                Status::Active | Status::DecryptOnly => {}
+            }
+            let mut key = key;
+            let private = key
+                .versions
+                .iter_mut()
+                .find(|x| x.version == number)
+                .and_then(|x| x.private.take())
+                .ok_or_else(|| Error::VersionDestroyed {
+                    name: name.to_string(),
+                    version: number,
+                })?;
+            // `Wrapped` is deliberately not `Clone`; the check value is public, so a JSON round
+            // trip is the copy.
+            let check = serde_json::to_vec(&txn.meta().kek_check)
+                .and_then(|b| serde_json::from_slice(&b))
+                .map_err(|e| Error::corrupt(self.backend.location(), e.to_string()))?;
+            Ok(Change {
+                version: Some(number),
+                ..Change::new(KeyBundle::new(
+                    &key,
+                    number,
+                    &public.key,
+                    txn.meta().kek.clone(),
+                    check,
+                    private,
+                )?)
+            })
         })
     }
 

@@ -150,7 +150,7 @@ pub fn public(out: Out, args: KeyPubArgs) -> Outcome {
 }
 
 pub fn export(out: Out, args: KeyExportArgs) -> Outcome {
-    if args.public || args.private {
+    if args.public || args.private || args.k8s_secret {
         return super::store::export(out, &args);
     }
     let format = args.format.unwrap_or(Format::Pem);

@@ -361,6 +361,27 @@ pub fn audit_verify(out: Out, args: StoreOnlyArgs) -> Outcome {
 pub fn export(out: Out, args: &KeyExportArgs) -> Outcome {
     let store = open(&args.store)?;
     let name = args.key.to_string_lossy().into_owned();
+    if args.k8s_secret {
+        let bundle = store
+            .export_wrapped(&name, args.version)
+            .map_err(|e| fail(&format!("exporting {name}"), e))?;
+        let manifest = bundle
+            .secret_manifest(args.namespace.as_deref())
+            .map_err(|e| fail("writing the Secret manifest", e))?;
+        if store.is_insecure() {
+            eprintln!(
+                "warning: this store is insecure-plaintext: the Secret holds the private key unwrapped"
+            );
+        }
+        write_output(
+            &args.output,
+            manifest.as_bytes(),
+            Content::Text,
+            Sensitivity::Secret,
+            args.force,
+        )?;
+        return Ok(());
+    }
     if args.private {
         let version = match args.version {
             Some(v) => v,
