@@ -125,6 +125,28 @@ impl DirBackend {
         }
     }
 
+    /// For `create` and restore: checks the directory is new or empty, makes the 0700
+    /// directories, and returns the writer lock, checking again under it (another process
+    /// may have won the race).
+    fn prepare_new_store(&self) -> Result<File> {
+        self.check_empty_for_init()?;
+        if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, e))?;
+        }
+        for dir in [self.root.clone(), self.keys_dir()] {
+            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io("create directory", &dir, e)),
+            }
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io("set permissions of", &dir, e))?;
+        }
+        let lock = self.create_lock()?;
+        self.check_empty_for_init()?;
+        Ok(lock)
+    }
+
     /// Creates (if needed) and takes the writer lock of a store being made.
     fn create_lock(&self) -> Result<File> {
         let lock_path = self.path(LOCK);
@@ -394,19 +416,7 @@ impl DirBackend {
         keys: &[(KeyName, Vec<u8>)],
         audit: &[u8],
     ) -> Result<()> {
-        self.check_empty_for_init()?;
-        if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, e))?;
-        }
-        for dir in [self.root.clone(), self.keys_dir()] {
-            match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(Error::io("create directory", &dir, e)),
-            }
-        }
-        let lock = self.create_lock()?;
-        self.check_empty_for_init()?;
+        let lock = self.prepare_new_store()?;
         for (name, bytes) in keys {
             atomic_write(&self.keys_dir(), &format!("{name}.json"), bytes)?;
         }
@@ -423,22 +433,7 @@ impl Backend for DirBackend {
     }
 
     fn create(&self, mut meta: StoreMeta, first: AuditEntry) -> Result<()> {
-        self.check_empty_for_init()?;
-        if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|e| Error::io("create directory", parent, e))?;
-        }
-        for dir in [self.root.clone(), self.keys_dir()] {
-            match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(Error::io("create directory", &dir, e)),
-            }
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::io("set permissions of", &dir, e))?;
-        }
-        let lock = self.create_lock()?;
-        // Again under the lock: another process may have won the race.
-        self.check_empty_for_init()?;
+        let lock = self.prepare_new_store()?;
         let (line, text) = audit::seal(&AuditHead::genesis(), first, None, unix_now())?;
         atomic_write(&self.root, AUDIT, &text)?;
         meta.audit = AuditHead::genesis().after(&line, text.len());
