@@ -18,6 +18,8 @@
 //! (or block on `tokio-postgres`).
 
 pub mod dir;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 use serde::{Deserialize, Serialize};
 

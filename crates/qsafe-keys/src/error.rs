@@ -157,6 +157,14 @@ pub enum Error {
     /// [`Error::Unwrap`].
     #[error("wrapped material did not authenticate under this key-encryption key")]
     WrappedUnauthentic,
+    /// The database backend failed (connection, query, serialization).
+    #[error("database {location}: {reason}")]
+    Database {
+        /// The redacted connection target.
+        location: String,
+        /// What failed.
+        reason: String,
+    },
     /// A passphrase was empty or unreadable, or Argon2 parameters are out of range.
     #[error("{0}")]
     Kek(String),
