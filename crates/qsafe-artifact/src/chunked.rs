@@ -11,6 +11,7 @@
 mod read;
 mod write;
 
+pub(crate) use read::read_full;
 pub use read::{Decryptor, RandomAccess};
 pub use write::Encryptor;
 

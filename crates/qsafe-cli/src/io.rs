@@ -24,11 +24,16 @@ pub fn read_input(path: &Path) -> Outcome<Vec<u8>> {
             format!("{} does not exist", path.display()),
             "check the path",
         ),
-        _ => Failure::error(
-            format!("cannot read {}: {e}", path.display()),
-            "check the path and its permissions",
-        ),
+        _ => read_failure(path, &e),
     })
+}
+
+/// A file that could not be opened or read.
+pub fn read_failure(path: &Path, e: &std::io::Error) -> Failure {
+    Failure::error(
+        format!("cannot read {}: {e}", path.display()),
+        "check the path and its permissions",
+    )
 }
 
 /// Whether the bytes are meant for a person (text) or a program (binary).

@@ -8,7 +8,7 @@ use super::{CHUNK_SIZE, Cobblestone, HEADER_LEN, MessageKeys, SALT_LEN, SEALED_C
 use crate::{Error, Result};
 
 /// Reads up to `buf.len()` bytes, stopping early only at end of stream.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(buf.get_mut(n..).unwrap_or_default()) {

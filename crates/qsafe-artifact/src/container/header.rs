@@ -3,11 +3,13 @@
 use std::io::Read;
 
 use qsafe_core::registry::{self, Algorithm, Kind, Suite};
+use qsafe_core::symmetric::Hash;
 
 use super::{
     FILE_KEY_LEN, FINGERPRINT_LEN, MAC_LEN, MAGIC, MAX_HEADER_LEN, MAX_RECIPIENTS, PAYLOAD_ID,
     PREFIX_LEN, VERSION, WRAPPED_KEY_LEN, hpke_ids,
 };
+use crate::chunked::read_full;
 use crate::{Error, Result};
 
 /// One recipient stanza: the file key, HPKE-sealed to one public key.
@@ -127,22 +129,23 @@ impl Header {
         Ok(b)
     }
 
-    /// The fields a sender signature covers (`docs/format.md` §5.2): magic, version, suite,
-    /// payload and the signer stanza — not the recipient stanzas, which a re-wrap replaces.
-    pub(crate) fn signed_fields(&self) -> Result<Vec<u8>> {
+    /// SHA-512 of the fields a sender signature covers (`docs/format.md` §5.2): magic,
+    /// version, suite, payload and the signer stanza — not the recipient stanzas, which a
+    /// re-wrap replaces.
+    pub(crate) fn signed_digest(&self) -> Result<Vec<u8>> {
         let mut b = Vec::with_capacity(128);
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&VERSION.to_be_bytes());
         put_str8(&mut b, self.suite.id)?;
         put_str8(&mut b, PAYLOAD_ID)?;
         put_signer(&mut b, self.signer.as_ref())?;
-        Ok(b)
+        Ok(Hash::Sha512.digest(&b))
     }
 
     /// Reads and parses a header, consuming exactly its bytes from `input`.
     pub fn read(input: &mut impl Read) -> Result<Header> {
         let mut prefix = [0u8; PREFIX_LEN];
-        let got = read_up_to(input, &mut prefix)?;
+        let got = read_full(input, &mut prefix)?;
         let magic = prefix.get(..MAGIC.len()).unwrap_or_default();
         if got < MAGIC.len() || magic != MAGIC {
             return Err(format_err(
@@ -167,7 +170,7 @@ impl Header {
         let mut bytes = vec![0u8; total as usize];
         let (head, rest) = bytes.split_at_mut(PREFIX_LEN);
         head.copy_from_slice(&prefix);
-        if read_up_to(input, rest)? < rest.len() {
+        if read_full(input, rest)? < rest.len() {
             return Err(format_err("header", "the file ends inside the header"));
         }
         Self::parse(bytes)
@@ -333,20 +336,6 @@ pub(crate) fn format_err(field: impl Into<String>, problem: impl Into<String>) -
         field: field.into(),
         problem: problem.into(),
     }
-}
-
-/// Reads until `buf` is full or the stream ends; returns the count.
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(buf.get_mut(n..).unwrap_or_default()) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(n)
 }
 
 fn put_str8(b: &mut Vec<u8>, s: &str) -> Result<()> {

@@ -3,18 +3,16 @@
 
 use std::io::{self, Read, Seek, SeekFrom};
 
-use qsafe_core::hpke;
 use qsafe_core::kem::DecapsulationKey;
 use qsafe_core::keys::{PublicKey, format_fingerprint};
 use qsafe_core::secret::SecretBytes;
 use qsafe_core::sig::VerifyingKey;
-use qsafe_core::symmetric::Hash;
-use subtle::ConstantTimeEq;
+use qsafe_core::{hpke, kdf};
 
 use super::stream::{HoldBack, Window};
 use super::{
-    FILE_KEY_LEN, FileKeys, HPKE_INFO, Header, PAYLOAD_CONTEXT, derive_keys, header_mac,
-    hpke_suite, signed_message,
+    FILE_KEY_LEN, FileKeys, HPKE_INFO, Header, PAYLOAD_CONTEXT, derive_keys, hpke_suite,
+    signed_message,
 };
 use crate::chunked::{Cobblestone, Decryptor, RandomAccess};
 use crate::{Error, Result};
@@ -23,7 +21,7 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct FileKey {
     pub(crate) file_key: SecretBytes,
-    keys: FileKeys,
+    pub(crate) keys: FileKeys,
 }
 
 impl core::fmt::Debug for FileKeys {
@@ -54,7 +52,7 @@ impl Header {
         }
         let keys = derive_keys(&file_key)?;
         let (body, mac) = self.split_mac();
-        if !bool::from(header_mac(&keys, body).ct_eq(mac)) {
+        if !kdf::hmac_sha512_verify(keys.mac.expose(), &[body], mac) {
             return Err(Error::HeaderMac);
         }
         Ok(FileKey { file_key, keys })
@@ -103,7 +101,7 @@ impl Header {
             held,
         )?;
         let signed_digest = match verify_with {
-            Some(_) => Hash::Sha512.digest(&self.signed_fields()?),
+            Some(_) => self.signed_digest()?,
             None => Vec::new(),
         };
         Ok(Opened {
@@ -143,8 +141,7 @@ pub fn verify_signature(header: &Header, vk: &VerifyingKey, input: impl Read) ->
     let keep = usize::try_from(header.expect_signer(vk)?).map_err(|_| Error::Signature)?;
     let mut held = HoldBack::new(input, keep, true);
     io::copy(&mut held, &mut io::sink())?;
-    let signed_digest = Hash::Sha512.digest(&header.signed_fields()?);
-    check_trailer(vk, &signed_digest, &mut held)
+    check_trailer(vk, &header.signed_digest()?, &mut held)
 }
 
 fn check_trailer<R: Read>(

@@ -25,12 +25,12 @@ impl Header {
         recipients: &[PublicKey],
         allow_classical: bool,
     ) -> Result<Header> {
-        let file_key = self.unlock(key)?.file_key;
+        let unlocked = self.unlock(key)?;
         let stanzas = recipients
             .iter()
-            .map(|pk| wrap_file_key(self.suite, pk, &file_key, allow_classical))
+            .map(|pk| wrap_file_key(self.suite, pk, &unlocked.file_key, allow_classical))
             .collect::<Result<Vec<_>>>()?;
-        build_header(self.suite, stanzas, self.signer.clone(), &file_key)
+        build_header(self.suite, stanzas, self.signer.clone(), &unlocked.keys)
     }
 }
 

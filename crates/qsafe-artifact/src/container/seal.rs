@@ -7,13 +7,12 @@ use qsafe_core::keys::PublicKey;
 use qsafe_core::registry::{Kind, Suite};
 use qsafe_core::secret::{SecretBytes, random_bytes};
 use qsafe_core::sig::SigningKey;
-use qsafe_core::symmetric::Hash;
 
 use super::header::{Recipient, Signer, trailer_len};
 use super::stream::HashingWriter;
 use super::{
-    FILE_KEY_LEN, HPKE_INFO, Header, PAYLOAD_CONTEXT, check_policy, derive_keys, header_mac,
-    hpke_ids, hpke_suite, signed_message,
+    FILE_KEY_LEN, FileKeys, HPKE_INFO, Header, PAYLOAD_CONTEXT, check_policy, derive_keys,
+    header_mac, hpke_ids, hpke_suite, signed_message,
 };
 use crate::chunked::{Cobblestone, Encryptor};
 use crate::{Error, Result};
@@ -83,10 +82,10 @@ pub(crate) fn build_header(
     suite: &'static Suite,
     recipients: Vec<Recipient>,
     signer: Option<Signer>,
-    file_key: &SecretBytes,
+    keys: &FileKeys,
 ) -> Result<Header> {
     let mut bytes = Header::encode_unauthenticated(suite, &recipients, signer.as_ref())?;
-    let mac = header_mac(&derive_keys(file_key)?, &bytes);
+    let mac = header_mac(keys, &bytes);
     bytes.extend_from_slice(&mac);
     Ok(Header {
         suite,
@@ -118,20 +117,17 @@ impl<'a, W: Write> Sealer<'a, W> {
                 })
             }
         };
-        let header = build_header(opts.suite, recipients, signer, &file_key)?;
+        let keys = derive_keys(&file_key)?;
+        let header = build_header(opts.suite, recipients, signer, &keys)?;
         out.write_all(header.as_bytes())?;
         let enc = Encryptor::new(
             Cobblestone::Aes256,
-            derive_keys(&file_key)?.payload.expose(),
+            keys.payload.expose(),
             PAYLOAD_CONTEXT,
             HashingWriter::new(out, opts.signer.is_some()),
         )?;
         let signer = match (opts.signer, &header.signer) {
-            (Some(sk), Some(s)) => Some((
-                sk,
-                Hash::Sha512.digest(&header.signed_fields()?),
-                s.trailer_len,
-            )),
+            (Some(sk), Some(s)) => Some((sk, header.signed_digest()?, s.trailer_len)),
             _ => None,
         };
         Ok(Sealer {

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{Out, load_private, load_public};
 use crate::cli::RewrapArgs;
 use crate::failure::{Failure, Outcome, exit};
-use crate::io::{AtomicFile, Sensitivity, print_json};
+use crate::io::{AtomicFile, Sensitivity, print_json, read_failure};
 
 pub fn run(out: Out, args: RewrapArgs) -> Outcome {
     let context = format!("rewrapping {}", args.input.display());
@@ -39,12 +39,7 @@ pub fn run(out: Out, args: RewrapArgs) -> Outcome {
     })?;
     let stored_name = (!key_path.exists() && args.recipients.is_empty())
         .then(|| key_path.to_string_lossy().into_owned());
-    let file = File::open(&args.input).map_err(|e| {
-        Failure::error(
-            format!("cannot read {}: {e}", args.input.display()),
-            "check the path and its permissions",
-        )
-    })?;
+    let file = File::open(&args.input).map_err(|e| read_failure(&args.input, &e))?;
     let old = Header::read(&mut BufReader::new(&file)).map_err(fail)?;
     let (dk, recipients, versions) = match &stored_name {
         Some(name) => stored_keys(&args, name, &old)?,

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{Out, load_private, load_public};
 use crate::cli::{InspectArgs, OpenArgs, SealArgs};
 use crate::failure::{Failure, Outcome};
-use crate::io::{Output, Sensitivity, print_json};
+use crate::io::{Output, Sensitivity, print_json, read_failure};
 use crate::pipeline::{pump, write_behind};
 use crate::progress::{Progress, ProgressReader};
 
@@ -32,12 +32,7 @@ impl Input {
         if path.as_os_str() == "-" {
             return Ok(Input::Stdin);
         }
-        let f = File::open(path).map_err(|e| {
-            Failure::error(
-                format!("cannot read {}: {e}", path.display()),
-                "check the path and its permissions",
-            )
-        })?;
+        let f = File::open(path).map_err(|e| read_failure(path, &e))?;
         let len = f.metadata()?.len();
         Ok(Input::File(f, len))
     }
