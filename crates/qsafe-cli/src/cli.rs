@@ -121,15 +121,35 @@ pub struct StoreRestoreArgs {
 /// Where the key store is and how to unlock it.
 #[derive(Args, Clone)]
 pub struct StoreArgs {
-    /// Key store directory (default: $QSAFE_HOME, then $XDG_DATA_HOME/qsafe, ~/.local/share/qsafe).
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    /// Key store: a directory, or a PostgreSQL connection (`postgresql://user@host/db` or
+    /// `host=… user=… dbname=…`; the password from the string or PGPASSWORD) shared by
+    /// several replicas. Default: $QSAFE_HOME, then $XDG_DATA_HOME/qsafe, ~/.local/share/qsafe.
+    #[arg(
+        long,
+        value_name = "DIR|URL",
+        env = "QSAFE_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
+    /// PostgreSQL schema holding the store's tables (one store per schema).
+    #[arg(long, value_name = "NAME", default_value = "qsafe")]
+    pub pg_schema: String,
     /// Read the store passphrase from this file (first line).
     #[arg(long, value_name = "PATH")]
     pub passphrase_file: Option<PathBuf>,
     /// Read the store passphrase from this environment variable.
     #[arg(long, value_name = "VAR", default_value = "QSAFE_PASSPHRASE")]
     pub passphrase_env: String,
+    /// PKCS#11 module (shared library) for a store whose KEK is on a token, e.g.
+    /// /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, value_name = "PATH", env = "QSAFE_PKCS11_MODULE")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// Read the token's user PIN from this file (first line).
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_pin_file: Option<PathBuf>,
+    /// Read the token's user PIN from this environment variable.
+    #[arg(long, value_name = "VAR", default_value = "QSAFE_PKCS11_PIN")]
+    pub pkcs11_pin_env: String,
 }
 
 #[derive(Args)]
@@ -137,8 +157,18 @@ pub struct StoreInitArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Store private keys unwrapped. For tests and the gateway's dev mode only.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pkcs11_token")]
     pub insecure_plaintext: bool,
+    /// Wrap private keys under an AES-256 key on this PKCS#11 token (by label) instead of a
+    /// passphrase; needs --pkcs11-module and --pkcs11-key.
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_key")]
+    pub pkcs11_token: Option<String>,
+    /// Label of the token's AES-256 wrapping key.
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_token")]
+    pub pkcs11_key: Option<String>,
+    /// Generate the wrapping key on the token (non-extractable); without it the key must exist.
+    #[arg(long, requires = "pkcs11_token")]
+    pub pkcs11_create_key: bool,
 }
 
 #[derive(Args)]

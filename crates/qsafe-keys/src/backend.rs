@@ -122,6 +122,10 @@ pub trait Backend: Send + Sync + core::fmt::Debug {
     /// Under the exclusive write lock: re-reads, runs `f`, and applies its [`Commit`]
     /// atomically with the audit line. If `f` fails nothing is written.
     fn update(&self, f: &mut dyn FnMut(&dyn Txn) -> Result<Commit>) -> Result<()>;
+
+    /// Writes a whole store taken from a backup (metadata, key records, audit log, bytes as
+    /// [`Backend::read`] gives them) into a location that holds no store; never overwrites.
+    fn restore(&self, store: &[u8], keys: &[(KeyName, Vec<u8>)], audit: &[u8]) -> Result<()>;
 }
 
 impl<B: Backend + ?Sized> Backend for Box<B> {
@@ -139,5 +143,8 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
     fn update(&self, f: &mut dyn FnMut(&dyn Txn) -> Result<Commit>) -> Result<()> {
         (**self).update(f)
+    }
+    fn restore(&self, store: &[u8], keys: &[(KeyName, Vec<u8>)], audit: &[u8]) -> Result<()> {
+        (**self).restore(store, keys, audit)
     }
 }

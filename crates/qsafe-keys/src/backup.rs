@@ -3,13 +3,15 @@
 //! A backup is exactly as sensitive as the store; restoring needs the same passphrase to use.
 //!
 //! The audit log is checked before a backup is written and after a restore, and a restore
-//! goes only into a new or empty directory: it never overwrites a store.
+//! goes only into a location that holds no store (a new or empty directory, an empty
+//! PostgreSQL schema): it never overwrites one. Backup and restore work across backends, so
+//! a directory store moves into PostgreSQL with `backup` then `restore`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, StoreMeta};
 use crate::model::{Key, Timestamp, state_hash};
-use crate::{DirBackend, Error, Result, verify_audit};
+use crate::{Error, Result, verify_audit};
 
 /// The backup format.
 pub const BACKUP_FORMAT: &str = "qsafe-keys-backup/v1";
@@ -88,9 +90,13 @@ fn utf8(bytes: Vec<u8>, what: &str) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| Error::corrupt(what, "not UTF-8"))
 }
 
-/// Restores a backup into `target`, which must be a new or empty directory; checks the
-/// backup's digest, every file's contents and, after writing, the audit chain.
-pub fn restore(target: &DirBackend, backup: &[u8], file: &str) -> Result<BackupSummary> {
+/// Restores a backup into `target`, which must hold no store; checks the backup's digest,
+/// every record's contents and, after writing, the audit chain.
+pub fn restore<B: Backend + ?Sized>(
+    target: &B,
+    backup: &[u8],
+    file: &str,
+) -> Result<BackupSummary> {
     let doc: Document = serde_json::from_slice(backup)
         .map_err(|e| Error::corrupt(file, format!("not a qsafe key store backup: {e}")))?;
     if doc.contents.format != BACKUP_FORMAT {
@@ -115,7 +121,7 @@ pub fn restore(target: &DirBackend, backup: &[u8], file: &str) -> Result<BackupS
         let key = Key::from_json(text.as_bytes(), file)?;
         keys.push((key.name, text.as_bytes().to_vec()));
     }
-    target.restore_files(c.store.as_bytes(), &keys, c.audit.as_bytes())?;
+    target.restore(c.store.as_bytes(), &keys, c.audit.as_bytes())?;
     let report = verify_audit(target)?;
     Ok(BackupSummary {
         keys: keys.len(),

@@ -168,6 +168,15 @@ pub enum Error {
     /// A passphrase was empty or unreadable, or Argon2 parameters are out of range.
     #[error("{0}")]
     Kek(String),
+    /// A PKCS#11 module, token or key failed or refused (see [`Pkcs11Problem`]). Names the
+    /// token and key labels, never the PIN.
+    #[error("PKCS#11 token `{token}`: {problem}")]
+    Pkcs11 {
+        /// The token label.
+        token: String,
+        /// What went wrong.
+        problem: Pkcs11Problem,
+    },
     /// `init` on a location that already holds a store.
     #[error("a key store already exists at {0}; open it instead")]
     StoreExists(String),
@@ -225,6 +234,109 @@ pub enum Error {
     /// A cryptographic operation failed (key generation, encoding, …).
     #[error("{0}")]
     Crypto(#[from] qsafe_core::Error),
+}
+
+/// Why a PKCS#11 KEK could not be opened or used ([`Error::Pkcs11`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Pkcs11Problem {
+    /// The module (shared library) could not be loaded or initialised.
+    #[error(
+        "cannot load the PKCS#11 module {module}: {reason}; check the module path (SoftHSM2: \
+         /usr/lib/softhsm/libsofthsm2.so)"
+    )]
+    Module {
+        /// The module path as given.
+        module: String,
+        /// The loader's or the module's error.
+        reason: String,
+    },
+    /// No slot of the module holds a token with this label.
+    #[error(
+        "no token with this label in module {module} (tokens present: {present}); initialise \
+         the token or check its label"
+    )]
+    TokenNotFound {
+        /// The module path.
+        module: String,
+        /// Labels of the tokens that are present, for the fix.
+        present: String,
+    },
+    /// Several tokens carry the label, so the key's token is not determined.
+    #[error("{count} tokens in module {module} carry this label; give each token a unique label")]
+    TokenAmbiguous {
+        /// The module path.
+        module: String,
+        /// How many tokens carry it.
+        count: usize,
+    },
+    /// The user PIN was refused (`CKR_PIN_INCORRECT`, `CKR_PIN_INVALID`, `CKR_PIN_LEN_RANGE`).
+    #[error("the user PIN is incorrect (check the PIN you supplied; it is not shown)")]
+    PinIncorrect,
+    /// The user PIN is locked after too many failures (`CKR_PIN_LOCKED`).
+    #[error("the user PIN is locked; the token's security officer must unlock or reset it")]
+    PinLocked,
+    /// Other code in this process logged in to the token, so the PIN cannot be checked.
+    #[error(
+        "the token is already logged in by other code in this process, so the PIN cannot be \
+         checked; leave the login to qsafe-keys (every Pkcs11Kek shares one)"
+    )]
+    LoggedInElsewhere,
+    /// No secret key with this label is on the token.
+    #[error("no secret key labelled `{key}` on the token; create it first (Pkcs11Kek::create_key)")]
+    KeyNotFound {
+        /// The key label.
+        key: String,
+    },
+    /// Several secret keys carry the label.
+    #[error("{count} secret keys on the token are labelled `{key}`; labels must be unique")]
+    KeyAmbiguous {
+        /// The key label.
+        key: String,
+        /// How many keys carry it.
+        count: usize,
+    },
+    /// `create_key` with a label that a secret key already has.
+    #[error(
+        "a secret key labelled `{key}` already exists on the token; open it, or choose another \
+         label"
+    )]
+    KeyExists {
+        /// The key label.
+        key: String,
+    },
+    /// The key is not an AES-256 key allowed to encrypt and decrypt.
+    #[error("the key labelled `{key}` cannot be a KEK: {reason}")]
+    KeyUnsuitable {
+        /// The key label.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A label is empty or too long.
+    #[error("invalid {what} label: {reason}")]
+    InvalidLabel {
+        /// `token` or `key`.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A PKCS#11 call failed for another reason (device removed, session closed, …).
+    #[error("{function}{} failed: {code}", with_key(key))]
+    Call {
+        /// The PKCS#11 function, e.g. `C_Encrypt`.
+        function: String,
+        /// The key label, when a key was involved.
+        key: Option<String>,
+        /// The return value, e.g. `CKR_DEVICE_REMOVED`.
+        code: String,
+    },
+}
+
+fn with_key(key: &Option<String>) -> String {
+    key.as_ref()
+        .map(|k| format!(" with key `{k}`"))
+        .unwrap_or_default()
 }
 
 impl Error {

@@ -88,10 +88,38 @@ impl KeyBundle {
                     "this key bundle needs the store passphrase".into(),
                 ));
             }
+            (other, _) => {
+                return Err(Error::Kek(format!(
+                    "this key bundle is wrapped under a {} KEK; unlock it with \
+                     KeyBundle::unlock_with and that KEK",
+                    other.kind()
+                )));
+            }
         };
-        if !wrap::check(kek.as_ref(), &self.kek_check)? {
-            return Err(Error::WrongPassphrase {
-                location: format!("key bundle {} v{}", self.name, self.version),
+        self.unlock_with(kek.as_ref())
+    }
+
+    /// Unwraps the private key with a KEK built by the caller (e.g. a `Pkcs11Kek` for the
+    /// bundle's token and key labels) and checks that it matches the bundle's public key.
+    pub fn unlock_with(&self, kek: &dyn Kek) -> Result<PrivateKey> {
+        let location = || format!("key bundle {} v{}", self.name, self.version);
+        let given = kek.describe();
+        if given != self.kek {
+            return Err(Error::KekMismatch {
+                location: location(),
+                store: self.kek.kind().into(),
+                given: format!("a {} KEK with other parameters was given", given.kind()),
+            });
+        }
+        if !wrap::check(kek, &self.kek_check)? {
+            return Err(match self.kek {
+                KekInfo::Passphrase { .. } => Error::WrongPassphrase {
+                    location: location(),
+                },
+                ref other => Error::WrongKek {
+                    kind: other.kind().into(),
+                    location: location(),
+                },
             });
         }
         let der = kek.unwrap(

@@ -251,12 +251,28 @@ impl<B: Backend> KeyStore<B> {
             });
         }
         if given != meta.kek {
+            let given = match (&meta.kek, &given) {
+                (
+                    KekInfo::Pkcs11 {
+                        token_label,
+                        key_label,
+                    },
+                    KekInfo::Pkcs11 {
+                        token_label: t,
+                        key_label: k,
+                    },
+                ) => format!(
+                    "its key is `{key_label}` on token `{token_label}`, but key `{k}` on token \
+                     `{t}` was given"
+                ),
+                _ => "the KEK given was made with other parameters; build it from the \
+                      store's (PassphraseKek::for_store, or KeyStore::open_with_passphrase)"
+                    .into(),
+            };
             return Err(Error::KekMismatch {
                 location,
                 store: meta.kek.kind().into(),
-                given: "the KEK given was made with other parameters; build it from the \
-                        store's (PassphraseKek::for_store, or KeyStore::open_with_passphrase)"
-                    .into(),
+                given,
             });
         }
         if !wrap::check(kek.as_ref(), &meta.kek_check)? {
@@ -290,6 +306,26 @@ impl<B: Backend> KeyStore<B> {
         Self::open(backend, kek)
     }
 
+    /// Opens a store whose KEK is a PKCS#11 token key: opens the key its metadata names
+    /// (token and key labels) through `module`, then [`KeyStore::open`].
+    #[cfg(feature = "pkcs11")]
+    pub fn open_with_pkcs11(
+        backend: B,
+        module: impl AsRef<std::path::Path>,
+        pin: &crate::Pkcs11Pin,
+    ) -> Result<Self> {
+        let info = backend.read_meta()?.kek;
+        if !matches!(info, KekInfo::Pkcs11 { .. }) {
+            return Err(Error::KekMismatch {
+                location: backend.location(),
+                store: info.kind().into(),
+                given: "a PKCS#11 token key was given".into(),
+            });
+        }
+        let kek = crate::Pkcs11Kek::for_store(module, pin, &info)?;
+        Self::open(backend, kek)
+    }
+
     /// Which KEK a store needs (to choose how to open it).
     pub fn kek_info(backend: &B) -> Result<KekInfo> {
         Ok(backend.read_meta()?.kek)
@@ -310,6 +346,11 @@ impl<B: Backend> KeyStore<B> {
     /// callers should warn on every use.
     pub fn is_insecure(&self) -> bool {
         self.kek.is_insecure()
+    }
+
+    /// What the store records about its KEK (never a secret).
+    pub fn kek_description(&self) -> KekInfo {
+        self.kek.describe()
     }
 
     /// The backend.

@@ -10,9 +10,10 @@
 //!   computes lanes sequentially; [`PassphraseKek::with_cost`] takes lower costs for tests.
 //! - [`InsecurePlaintextKek`]: stores the DER unwrapped, labelled `insecure-plaintext`, for
 //!   tests and development only; [`Kek::is_insecure`] lets a caller warn on every use.
-//! - A PKCS#11 KEK (an AES-256 key on a token) fits the same trait: `wrap` and `unwrap` run on
-//!   the token and produce the same [`Wrapped::Aes256Gcm`] form; `describe` records the token
-//!   and key labels as a new [`KekInfo`] variant.
+//! - `Pkcs11Kek` (feature `pkcs11`, module `wrap::pkcs11`): a non-extractable AES-256 key on a
+//!   PKCS#11 token (an HSM, or SoftHSM2 in tests). `wrap` and `unwrap` run AES-256-GCM on the
+//!   token and produce the same [`Wrapped::Aes256Gcm`] form; the store records the token and
+//!   key labels ([`KekInfo::Pkcs11`]), not the module path and never the PIN.
 //!
 //! AES-256-GCM use follows NIST SP 800-38D: a fresh 96-bit nonce from the OS CSPRNG for every
 //! wrap (the random construction of §8.2.2), well inside the §8.3 limit of 2^32 invocations
@@ -35,6 +36,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::model::{KeyName, b64};
 use crate::{Error, Result};
+
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 
 /// Prefix of every wrapping AAD.
 pub const AAD_PREFIX: &[u8] = b"qsafe-keys/v1\0";
@@ -184,14 +188,27 @@ pub enum KekInfo {
     },
     /// [`InsecurePlaintextKek`].
     InsecurePlaintext,
+    /// An AES-256 key on a PKCS#11 token (`Pkcs11Kek`, feature `pkcs11`), found by its labels.
+    ///
+    /// The module path is not recorded: it is host configuration (it differs between hosts and
+    /// distributions), and loading a shared library named by a store file would turn write
+    /// access to the store into code execution. Two KEKs are the same when both labels are
+    /// equal, whatever module reached the token; the KEK check value then proves the key.
+    Pkcs11 {
+        /// The token label (`CK_TOKEN_INFO.label`, at most 32 bytes).
+        token_label: String,
+        /// The key label (`CKA_LABEL` of the secret key).
+        key_label: String,
+    },
 }
 
 impl KekInfo {
-    /// `passphrase` or `insecure-plaintext`.
+    /// `passphrase`, `insecure-plaintext` or `pkcs11`.
     pub fn kind(&self) -> &'static str {
         match self {
             KekInfo::Passphrase { .. } => "passphrase",
             KekInfo::InsecurePlaintext => "insecure-plaintext",
+            KekInfo::Pkcs11 { .. } => "pkcs11",
         }
     }
 }
@@ -261,17 +278,22 @@ impl Passphrase {
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
         let mut bytes =
             std::fs::read(path).map_err(|e| Error::io("read passphrase file", path, e))?;
-        for suffix in [&b"\r\n"[..], b"\n"] {
-            if bytes.ends_with(suffix) {
-                let keep = bytes.len() - suffix.len();
-                if let Some(tail) = bytes.get_mut(keep..) {
-                    tail.zeroize();
-                }
-                bytes.truncate(keep);
-                break;
-            }
-        }
+        strip_one_newline(&mut bytes);
         Self::from_bytes(bytes)
+    }
+}
+
+/// Drops one trailing `\n` or `\r\n` from a secret read from a file, zeroizing it.
+fn strip_one_newline(bytes: &mut Vec<u8>) {
+    for suffix in [&b"\r\n"[..], b"\n"] {
+        if bytes.ends_with(suffix) {
+            let keep = bytes.len() - suffix.len();
+            if let Some(tail) = bytes.get_mut(keep..) {
+                tail.zeroize();
+            }
+            bytes.truncate(keep);
+            return;
+        }
     }
 }
 

@@ -2,9 +2,10 @@
 //! side of `qsafe key export`: the versioned key store of `qsafe-keys`.
 
 use qsafe_core::keys::codec;
+use qsafe_keys::backend::postgres::{Config as PgConfig, PgBackend};
 use qsafe_keys::{
-    DirBackend, Error as KeysError, InsecurePlaintextKek, KekInfo, Key, KeyStore, Passphrase,
-    PassphraseKek, default_root,
+    Backend, DirBackend, Error as KeysError, InsecurePlaintextKek, KekInfo, Key, KeyStore,
+    Passphrase, PassphraseKek, Pkcs11Kek, Pkcs11Pin, Pkcs11Problem, default_root,
 };
 use serde_json::{Value, json};
 
@@ -33,6 +34,23 @@ pub(super) fn fail(context: &str, e: KeysError) -> Failure {
             exit::ERROR,
             "create one with `qsafe key init`, or point --store (or QSAFE_HOME) at it",
         ),
+        KeysError::Pkcs11 {
+            problem: Pkcs11Problem::PinIncorrect | Pkcs11Problem::PinLocked,
+            ..
+        } => (
+            exit::CRYPTO,
+            "check --pkcs11-pin-file or the variable named by --pkcs11-pin-env",
+        ),
+        KeysError::Pkcs11 { .. } => (
+            exit::ERROR,
+            "check --pkcs11-module, the token label and the key label (`softhsm2-util \
+             --show-slots` or your HSM's tool lists them)",
+        ),
+        KeysError::Database { .. } => (
+            exit::ERROR,
+            "check the connection string (--store or QSAFE_STORE), that the server is up, \
+             and the role's password (in the string or PGPASSWORD)",
+        ),
         KeysError::UnknownAlgorithm(_) | KeysError::InvalidName { .. } => (
             exit::USAGE,
             "see `qsafe algs`; names are [a-z0-9][a-z0-9._-]*",
@@ -43,12 +61,44 @@ pub(super) fn fail(context: &str, e: KeysError) -> Failure {
     Failure::new(code, format!("{context}: {e}"), hint)
 }
 
-fn backend(args: &StoreArgs) -> Outcome<DirBackend> {
-    let root = match &args.store {
-        Some(p) => p.clone(),
-        None => default_root().map_err(|e| fail("locating the key store", e))?,
-    };
-    Ok(DirBackend::new(root))
+/// The store the CLI works on: behind one trait, a directory or a PostgreSQL schema.
+pub(super) type Store = KeyStore<Box<dyn Backend>>;
+
+/// True for `postgres://`, `postgresql://` and key-value (`host=… dbname=…`) strings.
+fn is_postgres(location: &str) -> bool {
+    location.starts_with("postgres://")
+        || location.starts_with("postgresql://")
+        || location.split_whitespace().any(|kv| {
+            ["host=", "dbname=", "user="]
+                .iter()
+                .any(|k| kv.starts_with(k))
+        })
+}
+
+fn backend(args: &StoreArgs) -> Outcome<Box<dyn Backend>> {
+    match args.store.as_deref() {
+        Some(conn) if is_postgres(conn) => {
+            let mut config: PgConfig = conn.parse().map_err(|e| {
+                Failure::usage(
+                    format!("--store: not a PostgreSQL connection string: {e}"),
+                    "use postgresql://USER@HOST:PORT/DB or 'host=… user=… dbname=…'",
+                )
+            })?;
+            if config.get_password().is_none()
+                && let Some(pw) = std::env::var_os("PGPASSWORD")
+            {
+                config.password(pw.into_encoded_bytes());
+            }
+            let pg = PgBackend::connect_config(&config, &args.pg_schema)
+                .map_err(|e| fail("connecting to the key store", e))?;
+            Ok(Box::new(pg))
+        }
+        Some(dir) => Ok(Box::new(DirBackend::new(std::path::PathBuf::from(dir)))),
+        None => {
+            let root = default_root().map_err(|e| fail("locating the key store", e))?;
+            Ok(Box::new(DirBackend::new(root)))
+        }
+    }
 }
 
 fn passphrase(args: &StoreArgs) -> Outcome<Passphrase> {
@@ -64,10 +114,33 @@ fn passphrase(args: &StoreArgs) -> Outcome<Passphrase> {
     })
 }
 
+fn pkcs11_module(args: &StoreArgs) -> Outcome<&std::path::Path> {
+    args.pkcs11_module.as_deref().ok_or_else(|| {
+        Failure::usage(
+            "this key store's KEK is on a PKCS#11 token: no module given",
+            "pass --pkcs11-module PATH (or set QSAFE_PKCS11_MODULE), e.g. \
+             /usr/lib/softhsm/libsofthsm2.so",
+        )
+    })
+}
+
+fn pkcs11_pin(args: &StoreArgs) -> Outcome<Pkcs11Pin> {
+    let result = match &args.pkcs11_pin_file {
+        Some(path) => Pkcs11Pin::from_file(path),
+        None => Pkcs11Pin::from_env(&args.pkcs11_pin_env),
+    };
+    result.map_err(|e| {
+        Failure::usage(
+            format!("no token PIN: {e}"),
+            format!("set {} or pass --pkcs11-pin-file FILE", args.pkcs11_pin_env),
+        )
+    })
+}
+
 /// Opens the store with the KEK it was created with; warns loudly about plaintext stores.
-pub(super) fn open(args: &StoreArgs) -> Outcome<KeyStore<DirBackend>> {
+pub(super) fn open(args: &StoreArgs) -> Outcome<Store> {
     let backend = backend(args)?;
-    let location = backend.root().display().to_string();
+    let location = backend.location();
     let info = KeyStore::kek_info(&backend).map_err(|e| fail("opening the key store", e))?;
     let store = match info {
         KekInfo::InsecurePlaintext => {
@@ -76,6 +149,9 @@ pub(super) fn open(args: &StoreArgs) -> Outcome<KeyStore<DirBackend>> {
                  (--insecure-plaintext); use it for tests only"
             );
             KeyStore::open(backend, InsecurePlaintextKek)
+        }
+        KekInfo::Pkcs11 { .. } => {
+            KeyStore::open_with_pkcs11(backend, pkcs11_module(args)?, &pkcs11_pin(args)?)
         }
         _ => KeyStore::open_with_passphrase(backend, &passphrase(args)?),
     };
@@ -104,11 +180,29 @@ fn key_json(key: &Key) -> Value {
 
 pub fn init(out: Out, args: StoreInitArgs) -> Outcome {
     let backend = backend(&args.store)?;
-    let location = backend.root().display().to_string();
-    let kek: Box<dyn FnOnce(DirBackend) -> qsafe_keys::Result<KeyStore<DirBackend>>> =
+    let location = backend.location();
+    let kek: Box<dyn FnOnce(Box<dyn Backend>) -> qsafe_keys::Result<Store>> =
         if args.insecure_plaintext {
             eprintln!("warning: private keys will be stored UNWRAPPED; for tests only");
             Box::new(|b| KeyStore::init(b, InsecurePlaintextKek))
+        } else if let (Some(token), Some(key)) = (&args.pkcs11_token, &args.pkcs11_key) {
+            let module = pkcs11_module(&args.store)?;
+            let pin = pkcs11_pin(&args.store)?;
+            let kek = if args.pkcs11_create_key {
+                Pkcs11Kek::create_key(module, token, &pin, key)
+            } else {
+                Pkcs11Kek::open(module, token, &pin, key)
+            };
+            let kek = kek.map_err(|e| fail("preparing the PKCS#11 key-encryption key", e))?;
+            if let Ok(props) = kek.key_properties()
+                && !props.is_hardware_bound()
+            {
+                eprintln!(
+                    "warning: the wrapping key `{key}` on token `{token}` can leave the token \
+                     (extractable or not sensitive); prefer --pkcs11-create-key"
+                );
+            }
+            Box::new(move |b| KeyStore::init(b, kek))
         } else {
             let kek = PassphraseKek::new(&passphrase(&args.store)?)
                 .map_err(|e| fail("deriving the key-encryption key", e))?;
@@ -129,11 +223,11 @@ pub fn init(out: Out, args: StoreInitArgs) -> Outcome {
     Ok(())
 }
 
-fn store_kek_kind(store: &KeyStore<DirBackend>) -> &'static str {
-    if store.is_insecure() {
-        "insecure-plaintext"
-    } else {
-        "argon2id passphrase"
+fn store_kek_kind(store: &Store) -> &'static str {
+    match store.kek_description() {
+        KekInfo::InsecurePlaintext => "insecure-plaintext",
+        KekInfo::Pkcs11 { .. } => "pkcs11 token key",
+        _ => "argon2id passphrase",
     }
 }
 
@@ -458,7 +552,7 @@ pub fn backup(out: Out, args: StoreBackupArgs) -> Outcome {
 pub fn restore(out: Out, args: StoreRestoreArgs) -> Outcome {
     let bytes = read_input(&args.backup)?;
     let target = backend(&args.store)?;
-    let location = target.root().display().to_string();
+    let location = target.location();
     let summary = qsafe_keys::backup::restore(&target, &bytes, &args.backup.display().to_string())
         .map_err(|e| fail(&format!("restoring into {location}"), e))?;
     done(

@@ -407,26 +407,6 @@ impl DirBackend {
     }
 }
 
-impl DirBackend {
-    /// Writes a restored store (see `crate::backup`): into a new or empty directory only,
-    /// keys and audit log first, `store.json` last so that a crash leaves no store at all.
-    pub(crate) fn restore_files(
-        &self,
-        store: &[u8],
-        keys: &[(KeyName, Vec<u8>)],
-        audit: &[u8],
-    ) -> Result<()> {
-        let lock = self.prepare_new_store()?;
-        for (name, bytes) in keys {
-            atomic_write(&self.keys_dir(), &format!("{name}.json"), bytes)?;
-        }
-        atomic_write(&self.root, AUDIT, audit)?;
-        atomic_write(&self.root, STORE, store)?;
-        drop(lock);
-        Ok(())
-    }
-}
-
 impl Backend for DirBackend {
     fn location(&self) -> String {
         self.display_root()
@@ -474,6 +454,19 @@ impl Backend for DirBackend {
         let commit = f(&txn)?;
         let mut meta = txn.meta;
         self.apply(&mut meta, commit)?;
+        drop(lock);
+        Ok(())
+    }
+
+    /// Into a new or empty directory only: keys and audit log first, `store.json` last, so a
+    /// crash leaves no store at all.
+    fn restore(&self, store: &[u8], keys: &[(KeyName, Vec<u8>)], audit: &[u8]) -> Result<()> {
+        let lock = self.prepare_new_store()?;
+        for (name, bytes) in keys {
+            atomic_write(&self.keys_dir(), &format!("{name}.json"), bytes)?;
+        }
+        atomic_write(&self.root, AUDIT, audit)?;
+        atomic_write(&self.root, STORE, store)?;
         drop(lock);
         Ok(())
     }

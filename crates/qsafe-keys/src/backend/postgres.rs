@@ -17,7 +17,11 @@
 use std::cell::RefCell;
 use std::sync::Mutex;
 
+use postgres::config::Host;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
+
+/// A parsed libpq connection configuration (re-exported so callers need no `postgres` dependency).
+pub use postgres::Config;
 
 use crate::audit::{self, AuditEntry, AuditHead};
 use crate::backend::{Backend, Commit, StoreMeta, Txn};
@@ -39,34 +43,69 @@ impl core::fmt::Debug for PgBackend {
 fn db(location: &str) -> impl Fn(postgres::Error) -> Error + '_ {
     move |e| Error::Database {
         location: location.to_string(),
-        reason: e.to_string(),
+        // The server's own message ("password authentication failed for user …") says far
+        // more than the client's summary ("db error"); neither carries the password.
+        reason: match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => match std::error::Error::source(&e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            },
+        },
     }
 }
 
-/// `host=… dbname=…` without `password=…`, for messages.
-fn redact(conn: &str) -> String {
-    conn.split_whitespace()
-        .filter(|kv| !kv.starts_with("password="))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Where a configuration points, without its password: `user@host:port/dbname`.
+fn describe(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    format!(
+        "{}@{}:{}/{}",
+        config.get_user().unwrap_or("?"),
+        hosts.join(","),
+        if ports.is_empty() {
+            "5432".into()
+        } else {
+            ports.join(",")
+        },
+        config.get_dbname().unwrap_or("?"),
+    )
 }
 
 impl PgBackend {
-    /// Connects with a libpq connection string (`host=127.0.0.1 user=… dbname=…`) and uses
-    /// `schema` (`[a-z_][a-z0-9_]*`), creating it and the tables if needed.
+    /// Connects with a libpq connection string, key-value (`host=127.0.0.1 user=… dbname=…`)
+    /// or URI (`postgresql://user@host:port/dbname`), and uses `schema`; see
+    /// [`PgBackend::connect_config`].
     pub fn connect(conn: &str, schema: &str) -> Result<PgBackend> {
+        let config: Config = conn.parse().map_err(|e: postgres::Error| Error::Database {
+            location: "postgres (connection string)".into(),
+            // The parser's messages name the offending option, never its value.
+            reason: format!("cannot parse the connection string: {e}"),
+        })?;
+        Self::connect_config(&config, schema)
+    }
+
+    /// Connects and uses `schema` (`[a-z_][a-z0-9_]*`), creating it and the tables if needed.
+    pub fn connect_config(config: &Config, schema: &str) -> Result<PgBackend> {
         let valid = schema
             .bytes()
             .enumerate()
             .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit()));
         if schema.is_empty() || schema.len() > 63 || !valid {
             return Err(Error::Database {
-                location: redact(conn),
+                location: describe(config),
                 reason: format!("schema name {schema:?} must match [a-z_][a-z0-9_]*"),
             });
         }
-        let location = format!("postgres {} schema {schema}", redact(conn));
-        let mut client = Client::connect(conn, NoTls).map_err(db(&location))?;
+        let location = format!("postgres {} schema {schema}", describe(config));
+        let mut client = config.connect(NoTls).map_err(db(&location))?;
         client
             .batch_execute(&format!(
                 "CREATE SCHEMA IF NOT EXISTS {schema};
@@ -103,6 +142,26 @@ fn load_meta(tx: &mut Transaction<'_>, location: &str, lock: bool) -> Result<Opt
         .transpose()
 }
 
+/// Takes the store's table lock and checks the schema holds no store and no leftover rows.
+fn lock_empty(tx: &mut Transaction<'_>, location: &str) -> Result<()> {
+    tx.batch_execute("LOCK TABLE qsafe_meta IN EXCLUSIVE MODE")
+        .map_err(db(location))?;
+    if load_meta(tx, location, false)?.is_some() {
+        return Err(Error::StoreExists(location.to_string()));
+    }
+    let leftovers: i64 = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM qsafe_keys) + (SELECT count(*) FROM qsafe_audit)",
+            &[],
+        )
+        .map_err(db(location))?
+        .get(0);
+    if leftovers > 0 {
+        return Err(Error::PartialStore(location.to_string()));
+    }
+    Ok(())
+}
+
 fn seq(n: u64, location: &str) -> Result<i64> {
     i64::try_from(n).map_err(|_| Error::corrupt(location, "audit sequence out of range"))
 }
@@ -120,21 +179,7 @@ impl Backend for PgBackend {
                 .isolation_level(IsolationLevel::Serializable)
                 .start()
                 .map_err(db(location))?;
-            tx.batch_execute("LOCK TABLE qsafe_meta IN EXCLUSIVE MODE")
-                .map_err(db(location))?;
-            if load_meta(&mut tx, location, false)?.is_some() {
-                return Err(Error::StoreExists(location.clone()));
-            }
-            let leftovers: i64 = tx
-                .query_one(
-                    "SELECT (SELECT count(*) FROM qsafe_keys) + (SELECT count(*) FROM qsafe_audit)",
-                    &[],
-                )
-                .map_err(db(location))?
-                .get(0);
-            if leftovers > 0 {
-                return Err(Error::PartialStore(location.clone()));
-            }
+            lock_empty(&mut tx, location)?;
             let (line, text) = audit::seal(&AuditHead::genesis(), first, None, unix_now())?;
             tx.execute(
                 "INSERT INTO qsafe_audit (seq, line) VALUES ($1, $2)",
@@ -214,6 +259,39 @@ impl Backend for PgBackend {
             tx.execute(
                 "UPDATE qsafe_meta SET body = $1 WHERE id = 1",
                 &[&meta.to_json()?],
+            )
+            .map_err(db(location))?;
+            tx.commit().map_err(db(location))
+        })
+    }
+
+    /// In one transaction, into a schema that holds no store and no leftover rows.
+    fn restore(&self, store: &[u8], keys: &[(KeyName, Vec<u8>)], audit: &[u8]) -> Result<()> {
+        let location = &self.location;
+        self.with_client(|client| {
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::Serializable)
+                .start()
+                .map_err(db(location))?;
+            lock_empty(&mut tx, location)?;
+            for (n, line) in audit.split_inclusive(|&b| b == b'\n').enumerate() {
+                tx.execute(
+                    "INSERT INTO qsafe_audit (seq, line) VALUES ($1, $2)",
+                    &[&seq(n as u64 + 1, location)?, &line],
+                )
+                .map_err(db(location))?;
+            }
+            for (name, bytes) in keys {
+                tx.execute(
+                    "INSERT INTO qsafe_keys (name, body) VALUES ($1, $2)",
+                    &[&name.as_str(), bytes],
+                )
+                .map_err(db(location))?;
+            }
+            tx.execute(
+                "INSERT INTO qsafe_meta (id, body) VALUES (1, $1)",
+                &[&store],
             )
             .map_err(db(location))?;
             tx.commit().map_err(db(location))
