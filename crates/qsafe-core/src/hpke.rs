@@ -101,6 +101,21 @@ impl Suite {
         self.kem
     }
 
+    /// The KDF.
+    pub fn kdf(&self) -> Hkdf {
+        self.kdf
+    }
+
+    /// The AEAD (`None`: export-only).
+    pub fn aead(&self) -> Option<Aead> {
+        self.aead
+    }
+
+    /// The three RFC 9180 §7 identifiers: KEM, KDF, AEAD (0xFFFF for export-only).
+    pub fn ids(&self) -> (u16, u16, u16) {
+        (self.kem_id, kdf_id(self.kdf), aead_id(self.aead))
+    }
+
     fn suite_id(&self) -> [u8; 10] {
         let mut id = *b"HPKE\0\0\0\0\0\0";
         id[4..6].copy_from_slice(&self.kem_id.to_be_bytes());
@@ -337,6 +352,22 @@ pub fn setup_base_sender_derand(
         _ => SecretBytes::from_slice(ikm_e),
     };
     let (enc, ss) = pk_r.encapsulate_derand(randomness.expose())?;
+    Ok((enc, key_schedule(suite, Role::Sender, &ss, info)?))
+}
+
+#[cfg(feature = "hazmat")]
+/// Hazmat: `SetupBaseS` with the encapsulation randomness given as is (DHKEM: the ephemeral
+/// private key `skE` itself, as RFC 9458 Appendix A publishes it; ML-KEM and hybrids: as in
+/// [`setup_base_sender_derand`]).
+#[doc(hidden)]
+pub fn setup_base_sender_with_randomness(
+    suite: &Suite,
+    pk_r: &EncapsulationKey,
+    info: &[u8],
+    randomness: &[u8],
+) -> Result<(Vec<u8>, Context)> {
+    check_kem(suite, pk_r.algorithm())?;
+    let (enc, ss) = pk_r.encapsulate_derand(randomness)?;
     Ok((enc, key_schedule(suite, Role::Sender, &ss, info)?))
 }
 
