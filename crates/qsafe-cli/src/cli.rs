@@ -44,6 +44,20 @@ pub enum Command {
     /// Sign and verify a model directory (OpenSSF model_signing v1.0 bundles).
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Serve the Kubernetes KMS v2 plugin API on a unix socket with a store key.
+    KmsPlugin(KmsPluginArgs),
+}
+
+#[derive(Args)]
+pub struct KmsPluginArgs {
+    /// Unix socket to listen on (kube-apiserver's `endpoint: unix://PATH`).
+    #[arg(long, value_name = "PATH")]
+    pub socket: PathBuf,
+    /// Store key to seal data keys to (a KEM key: x-wing, or mlkem1024-p384 for CNSA 2.0).
+    #[arg(long, value_name = "NAME")]
+    pub key: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args)]

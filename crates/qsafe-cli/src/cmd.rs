@@ -5,6 +5,7 @@ mod bench;
 mod bench_artifacts;
 mod kem;
 mod key;
+mod kms;
 mod model;
 mod rewrap;
 mod seal;
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Rewrap(a) => rewrap::run(out, a),
         Command::Bench(a) => bench::run(out, a),
         Command::Model(a) => model::run(out, a),
+        Command::KmsPlugin(a) => kms::run(out, a),
     }
 }
 
