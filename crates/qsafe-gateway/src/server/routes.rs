@@ -1,0 +1,461 @@
+//! Request handling: routing, limits, the protected OHTTP path and the inner KServe V2 API.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::State;
+use super::metrics::Step;
+use crate::httpsig::{self, DigestAlgorithm, ErrorClass, Fields, SignatureParams, content_digest};
+use crate::model::{INPUT_FEATURES, INPUT_NAME, OUTPUT_LABEL, OUTPUT_PROBABILITIES, SERVED_NAME};
+use crate::ohttp::{self, bhttp};
+
+type Response = http::Response<Full<Bytes>>;
+
+/// Longest `x-request-id` taken from a client.
+const MAX_REQUEST_ID: usize = 128;
+
+fn request_id(req: &http::Request<Incoming>) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map(str::to_owned)
+        .or_else(|| httpsig::random_nonce().ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response {
+    let mut resp = http::Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+fn error(status: StatusCode, code: &str, request_id: &str) -> Response {
+    respond(
+        status,
+        "application/json",
+        json!({ "error": code, "request_id": request_id }).to_string(),
+    )
+}
+
+/// Handles one request; never fails (errors become responses).
+pub(super) async fn handle(
+    state: &State,
+    req: http::Request<Incoming>,
+    _group: &'static str,
+) -> Response {
+    let start = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().clone();
+    let (route, mut resp) = route(state, req, &id).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let status = resp.status().as_u16();
+    state.metrics.request(route, status);
+    tracing::info!(
+        request_id = %id,
+        %method,
+        route,
+        status,
+        elapsed_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    resp
+}
+
+async fn route(state: &State, req: http::Request<Incoming>, id: &str) -> (&'static str, Response) {
+    let path = req.uri().path();
+    let method = req.method();
+    match (method, path) {
+        (&Method::GET, "/healthz") => ("healthz", respond(StatusCode::OK, "text/plain", "ok")),
+        (&Method::GET, "/readyz") => {
+            let resp = if state.keys.is_ready() {
+                respond(StatusCode::OK, "text/plain", "ready")
+            } else {
+                respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready")
+            };
+            ("readyz", resp)
+        }
+        (&Method::GET, "/metrics") => (
+            "metrics",
+            respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                state.metrics.render(),
+            ),
+        ),
+        _ => {
+            // Everything else counts against the in-flight limit.
+            let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+                let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", id);
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return ("overloaded", resp);
+            };
+            limited(state, req, id).await
+        }
+    }
+}
+
+async fn limited(
+    state: &State,
+    req: http::Request<Incoming>,
+    id: &str,
+) -> (&'static str, Response) {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    if path == ohttp::WELL_KNOWN_PATH && method == Method::GET {
+        return match state.keys.encoded_configs() {
+            Ok(c) => (
+                "ohttp_keys",
+                respond(StatusCode::OK, ohttp::KEYS_MEDIA_TYPE, c),
+            ),
+            Err(e) => {
+                tracing::error!(request_id = %id, error = %e, "encoding key configs");
+                (
+                    "ohttp_keys",
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "internal", id),
+                )
+            }
+        };
+    }
+    let protected = path == "/" || path == ohttp::WELL_KNOWN_PATH;
+    let clear = !state.config.require_encryption && path.starts_with("/v2/");
+    if !protected && !clear {
+        return ("not_found", error(StatusCode::NOT_FOUND, "not_found", id));
+    }
+    let route = if protected { "protected" } else { "clear" };
+    if protected && method != Method::POST {
+        return (
+            route,
+            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", id),
+        );
+    }
+    if protected {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct.eq_ignore_ascii_case(ohttp::REQUEST_MEDIA_TYPE) {
+            return (
+                route,
+                error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    id,
+                ),
+            );
+        }
+    }
+    // The outer request as RFC 9421 sees it.
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let mut sig_req = httpsig::Request::new(method.as_str(), "https", &authority, &path_and_query);
+    for (name, value) in req.headers() {
+        sig_req.headers.append(name.as_str(), value.as_bytes());
+    }
+    let limit = state.config.body_limit;
+    let declared_too_large = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX));
+    if declared_too_large {
+        return (
+            route,
+            error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", id),
+        );
+    }
+    let body = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return (
+                    route,
+                    error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", id),
+                );
+            }
+            return (route, error(StatusCode::BAD_REQUEST, "body_unreadable", id));
+        }
+    };
+
+    // 1. Request signature.
+    if state.config.require_signature || sig_req.headers.contains("signature") {
+        let t = Instant::now();
+        let verified = state.verifier.verify_request(&sig_req, &body);
+        state.metrics.observe(Step::Verify, "", t.elapsed());
+        match verified {
+            Ok(v) => {
+                tracing::debug!(request_id = %id, keyid = %v.keyid, alg = v.algorithm.name, "signature verified")
+            }
+            Err(e) => {
+                tracing::info!(request_id = %id, code = e.code(), "request signature rejected");
+                let status = match e.class() {
+                    ErrorClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorClass::Local => StatusCode::INTERNAL_SERVER_ERROR,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                return (route, error(status, e.code(), id));
+            }
+        }
+    }
+
+    if !protected {
+        // require_encryption = false: the inner API in clear (still signed if configured).
+        let inner = bhttp::Request {
+            method: method.as_str().to_owned(),
+            scheme: "https".to_owned(),
+            authority,
+            path: path_and_query,
+            headers: Vec::new(),
+            content: body.to_vec(),
+            trailers: Vec::new(),
+        };
+        let t = Instant::now();
+        let r = dispatch(state, &inner);
+        state.metrics.observe(Step::Model, "", t.elapsed());
+        let resp = respond(
+            StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "application/json",
+            r.content,
+        );
+        return (route, resp);
+    }
+
+    // 2. Decapsulation.
+    let t = Instant::now();
+    let opened = state.keys.decapsulate(&body);
+    state.metrics.observe(Step::Decapsulate, "", t.elapsed());
+    let (plain, responder) = match opened {
+        Ok(o) => o,
+        Err(e) if e.is_key_problem() => {
+            tracing::info!(request_id = %id, error = %e, "ohttp key unknown");
+            return (
+                route,
+                respond(
+                    StatusCode::BAD_REQUEST,
+                    "application/problem+json",
+                    ohttp::key_problem_json(),
+                ),
+            );
+        }
+        Err(e) => {
+            tracing::info!(request_id = %id, error = %e, "ohttp request rejected");
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "body_too_large"
+            } else if status.is_server_error() {
+                "internal"
+            } else {
+                "ohttp_invalid"
+            };
+            return (route, error(status, code, id));
+        }
+    };
+
+    // 3. Inner request → model.
+    let t = Instant::now();
+    let inner_resp = match state.keys.decode_request(&plain) {
+        Ok(inner) => dispatch(state, &inner),
+        Err(e) => {
+            tracing::info!(request_id = %id, error = %e, "inner request invalid");
+            inner_json(400, &json!({ "error": "inner_request_invalid" }))
+        }
+    };
+    state.metrics.observe(Step::Model, "", t.elapsed());
+
+    // 4. Encapsulation.
+    let t = Instant::now();
+    let enc = responder.encapsulate_response(&inner_resp);
+    state.metrics.observe(Step::Encapsulate, "", t.elapsed());
+    let enc = match enc {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(request_id = %id, error = %e, "encapsulating the response");
+            return (
+                route,
+                error(StatusCode::INTERNAL_SERVER_ERROR, "internal", id),
+            );
+        }
+    };
+
+    // 5. Response signature, bound to the request (`;req`).
+    let t = Instant::now();
+    let signed = sign_response(state, &sig_req, &enc);
+    state.metrics.observe(Step::Sign, "", t.elapsed());
+    match signed {
+        Ok(fields) => {
+            let mut resp = respond(StatusCode::OK, ohttp::RESPONSE_MEDIA_TYPE, enc);
+            for (name, value) in fields.iter() {
+                if name == "content-type" {
+                    continue;
+                }
+                if let (Ok(n), Ok(v)) = (
+                    header::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_bytes(value),
+                ) {
+                    resp.headers_mut().append(n, v);
+                }
+            }
+            (route, resp)
+        }
+        Err(e) => {
+            tracing::error!(request_id = %id, code = e.code(), "signing the response");
+            (
+                route,
+                error(StatusCode::INTERNAL_SERVER_ERROR, "internal", id),
+            )
+        }
+    }
+}
+
+fn sign_response(
+    state: &State,
+    request: &httpsig::Request,
+    body: &[u8],
+) -> Result<Fields, httpsig::Error> {
+    let signer = state.keys.signer();
+    let mut response = httpsig::Response::new(200)
+        .with_header("content-type", ohttp::RESPONSE_MEDIA_TYPE)
+        .with_header(
+            "content-digest",
+            content_digest(body, &[DigestAlgorithm::Sha512]),
+        );
+    let now = unix_now();
+    let params = SignatureParams::for_response(&response, Some(request), now)?;
+    signer
+        .sign_response(&response, Some(request), &params)?
+        .apply(&mut response.headers);
+    Ok(response.headers)
+}
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn inner_json(status: u16, value: &serde_json::Value) -> bhttp::Response {
+    let mut r = bhttp::Response::new(status);
+    r.headers
+        .push(bhttp::Field::new("content-type", "application/json"));
+    r.content = value.to_string().into_bytes();
+    r
+}
+
+#[derive(Deserialize)]
+struct InferRequest {
+    inputs: Vec<InferInput>,
+}
+
+#[derive(Deserialize)]
+struct InferInput {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    data: Vec<f32>,
+}
+
+/// The inner API: KServe V2 for the embedded digits model.
+fn dispatch(state: &State, req: &bhttp::Request) -> bhttp::Response {
+    let path = req.path.split('?').next().unwrap_or("");
+    let model_path = format!("/v2/models/{SERVED_NAME}");
+    let infer_path = format!("{model_path}/infer");
+    match (req.method.as_str(), path) {
+        ("GET", "/v2/health/ready" | "/v2/health/live") => {
+            inner_json(200, &json!({ "ready": true }))
+        }
+        ("GET", p) if p == model_path => match serde_json::to_value(state.model.metadata()) {
+            Ok(v) => inner_json(200, &v),
+            Err(_) => inner_json(500, &json!({ "error": "internal" })),
+        },
+        ("POST", p) if p == infer_path => infer(state, &req.content),
+        (_, p) if p == model_path || p == infer_path => {
+            inner_json(405, &json!({ "error": "method_not_allowed" }))
+        }
+        _ => inner_json(404, &json!({ "error": "not_found" })),
+    }
+}
+
+fn infer(state: &State, body: &[u8]) -> bhttp::Response {
+    let bad =
+        |detail: &str| inner_json(400, &json!({ "error": "invalid_input", "detail": detail }));
+    let req: InferRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(_) => return bad("body is not a KServe V2 inference request"),
+    };
+    let [input] = req.inputs.as_slice() else {
+        return bad("exactly one input tensor is expected");
+    };
+    if input.name != INPUT_NAME || input.datatype != "FP32" {
+        return bad("the input must be named \"input\" with datatype FP32");
+    }
+    let features = i64::try_from(INPUT_FEATURES).unwrap_or(i64::MAX);
+    let rows = match input.shape.as_slice() {
+        [n, f] if *f == features && *n >= 0 => usize::try_from(*n).unwrap_or(usize::MAX),
+        _ => return bad("shape must be [N, 64]"),
+    };
+    if rows.checked_mul(INPUT_FEATURES) != Some(input.data.len()) {
+        return bad("data length does not match the shape");
+    }
+    let predictions = match state.model.predict_flat(&input.data) {
+        Ok(p) => p,
+        Err(e) => return bad(&e.to_string()),
+    };
+    let probabilities: Vec<f32> = predictions
+        .iter()
+        .flat_map(|p| p.probabilities.iter().copied())
+        .collect();
+    let labels: Vec<i64> = predictions.iter().map(|p| i64::from(p.label)).collect();
+    inner_json(
+        200,
+        &json!({
+            "model_name": SERVED_NAME,
+            "model_version": state.model.version(),
+            "outputs": [
+                {
+                    "name": OUTPUT_PROBABILITIES,
+                    "shape": [rows, crate::model::CLASSES],
+                    "datatype": "FP32",
+                    "data": probabilities,
+                },
+                {
+                    "name": OUTPUT_LABEL,
+                    "shape": [rows],
+                    "datatype": "INT64",
+                    "data": labels,
+                },
+            ],
+        }),
+    )
+}
