@@ -46,6 +46,49 @@ pub enum Command {
     Model(ModelCommand),
     /// Serve the Kubernetes KMS v2 plugin API on a unix socket with a store key.
     KmsPlugin(KmsPluginArgs),
+    /// Run the inference gateway (post-quantum TLS, signed and encrypted requests).
+    Serve(ServeArgs),
+    /// Call a qsafe gateway: sign, encrypt, send, verify and decrypt one inference.
+    Infer(InferArgs),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Throw-away keys and certificate, the embedded model, and a printed client command.
+    #[arg(long)]
+    pub dev: bool,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub listen: String,
+    /// Where --dev writes the client key, the gateway's public key, the CA and a sample input.
+    #[arg(long, value_name = "DIR", default_value = "qsafe-dev")]
+    pub dev_dir: PathBuf,
+    /// Accept classical-only TLS clients: enabled or disabled (default: FALLBACK_CRYPTO, else
+    /// disabled).
+    #[arg(long, value_name = "MODE")]
+    pub fallback: Option<String>,
+}
+
+#[derive(Args)]
+pub struct InferArgs {
+    /// Gateway URL, e.g. https://127.0.0.1:8443.
+    #[arg(long, value_name = "URL")]
+    pub gateway: String,
+    /// The client's private signing key (composite or ML-DSA).
+    #[arg(long, value_name = "PATH")]
+    pub key: PathBuf,
+    /// The gateway's response-signing public key; without it responses are not verified.
+    #[arg(long, value_name = "PUB")]
+    pub gateway_key: Option<PathBuf>,
+    /// CA certificate (PEM) the gateway's TLS certificate chains to.
+    #[arg(long, value_name = "CERT")]
+    pub ca: Option<PathBuf>,
+    /// Model name.
+    #[arg(long, value_name = "NAME")]
+    pub model: String,
+    /// KServe V2 inference request (JSON), or - for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
 }
 
 #[derive(Args)]

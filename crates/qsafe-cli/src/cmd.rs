@@ -3,12 +3,14 @@
 mod algs;
 mod bench;
 mod bench_artifacts;
+mod infer;
 mod kem;
 mod key;
 mod kms;
 mod model;
 mod rewrap;
 mod seal;
+mod serve;
 mod sign;
 mod store;
 
@@ -71,6 +73,8 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Bench(a) => bench::run(out, a),
         Command::Model(a) => model::run(out, a),
         Command::KmsPlugin(a) => kms::run(out, a),
+        Command::Serve(a) => serve::run(out, a),
+        Command::Infer(a) => infer::run(out, a),
     }
 }
 

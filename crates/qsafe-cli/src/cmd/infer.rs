@@ -1,0 +1,131 @@
+//! `qsafe infer`: one protected call to a qsafe gateway — sign (RFC 9421), encapsulate
+//! (OHTTP), send over post-quantum TLS, verify the response signature and decrypt. A
+//! response that fails verification exits 3 and prints nothing from it.
+
+use qsafe_core::keys::PrivateKey;
+use qsafe_gateway::client::Client;
+use qsafe_gateway::httpsig::Signer;
+use serde_json::json;
+
+use super::{Out, load_private, load_public};
+use crate::cli::InferArgs;
+use crate::failure::{Failure, Outcome, exit};
+use crate::io::{print_json, read_input};
+
+pub fn run(out: Out, args: InferArgs) -> Outcome {
+    let key = match load_private(&args.key, None)? {
+        PrivateKey::Sig(k) => k,
+        PrivateKey::Kem(_) => {
+            return Err(Failure::usage(
+                format!("{} is a KEM key", args.key.display()),
+                "--key takes the client's signing key (e.g. client.key from `qsafe serve --dev`)",
+            ));
+        }
+    };
+    let public = qsafe_core::keys::PublicKey::Sig(
+        key.verifying_key()
+            .map_err(|e| Failure::core("client key", e))?,
+    );
+    let keyid = super::serve::client_keyid(&public)?;
+    let signer = Signer::new(key, &keyid)
+        .map_err(|e| Failure::usage(format!("client key: {e}"), "use a composite or ML-DSA key"))?;
+    let gateway_key = match &args.gateway_key {
+        Some(path) => match load_public(path, None)? {
+            qsafe_core::keys::PublicKey::Sig(k) => Some(k),
+            qsafe_core::keys::PublicKey::Kem(_) => {
+                return Err(Failure::usage(
+                    format!("{} is a KEM key", path.display()),
+                    "--gateway-key takes the gateway's response-signing public key",
+                ));
+            }
+        },
+        None => {
+            eprintln!(
+                "warning: no --gateway-key: the response is decrypted but its signature is NOT \
+                 verified"
+            );
+            None
+        }
+    };
+    let roots = match &args.ca {
+        Some(path) => qsafe_tls::load_root_store(path).map_err(|e| {
+            Failure::error(
+                e.to_string(),
+                "--ca takes the PEM certificate the gateway uses",
+            )
+        })?,
+        None => {
+            return Err(Failure::usage(
+                "no --ca given",
+                "pass the gateway's CA certificate (ca.pem from `qsafe serve --dev`)",
+            ));
+        }
+    };
+    let input = read_input(&args.input)?;
+    let body: serde_json::Value = serde_json::from_slice(&input).map_err(|e| {
+        Failure::usage(
+            format!("{}: not JSON: {e}", args.input.display()),
+            "the input is a KServe V2 inference request",
+        )
+    })?;
+    let client = Client::new(&args.gateway, signer, gateway_key, roots).map_err(|e| {
+        Failure::usage(
+            format!("--gateway {}: {e}", args.gateway),
+            "e.g. https://127.0.0.1:8443",
+        )
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::error(format!("cannot start the runtime: {e}"), "see the error"))?;
+    let response = runtime
+        .block_on(client.infer(&args.model, &body))
+        .map_err(|e| {
+            if e.is_verification_failure() {
+                Failure::new(
+                    exit::CRYPTO,
+                    format!("the gateway's response failed verification: {e}"),
+                    "check --gateway-key; nothing from the response was used",
+                )
+            } else {
+                Failure::error(
+                    format!("calling {}: {e}", args.gateway),
+                    "check the gateway is running and --ca matches its certificate",
+                )
+            }
+        })?;
+    if out.json {
+        return print_json(&json!({
+            "schema_version": 1, "ok": response.status == 200, "status": response.status,
+            "verified_by": response.response_keyid, "response": response.body,
+            "timings_us": {
+                "encapsulate": response.timings.encapsulate.as_micros() as u64,
+                "sign": response.timings.sign.as_micros() as u64,
+                "round_trip": response.timings.round_trip.as_micros() as u64,
+                "verify": response.timings.verify.as_micros() as u64,
+                "decapsulate": response.timings.decapsulate.as_micros() as u64,
+            },
+        }));
+    }
+    if response.status != 200 {
+        return Err(Failure::error(
+            format!("the model answered {}: {}", response.status, response.body),
+            "check --model and the input tensor (shape [N,64], FP32)",
+        ));
+    }
+    let labels = response
+        .body
+        .get("outputs")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|o| o.iter().find(|t| t.get("name") == Some(&json!("label"))))
+        .and_then(|t| t.get("data"))
+        .cloned()
+        .unwrap_or_default();
+    let verified = match &response.response_keyid {
+        Some(k) => format!("signature verified ({k})"),
+        None => "signature NOT checked".into(),
+    };
+    println!("prediction: {labels}");
+    eprintln!("decrypted; {verified}");
+    Ok(())
+}

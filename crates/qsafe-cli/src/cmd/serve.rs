@@ -1,0 +1,163 @@
+//! `qsafe serve`: the inference gateway of `qsafe-gateway` over post-quantum TLS.
+//!
+//! `--dev` makes everything it needs: a self-signed certificate, an X-Wing OHTTP key, a
+//! response-signing key, and a client key pair that it authorises, all written to a dev
+//! directory, and prints the `qsafe infer` command that calls it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use qsafe_core::keys::{PrivateKey, PublicKey, codec};
+use qsafe_core::registry;
+use qsafe_core::sig::SigningKey;
+use qsafe_gateway::httpsig::Signer;
+use qsafe_gateway::ohttp::{GatewayKey, Profile};
+use qsafe_gateway::server::{GatewayConfig, GatewayKeys, KeyManagement, Server};
+use qsafe_tls::{Fallback, Suite};
+
+use super::Out;
+use crate::cli::ServeArgs;
+use crate::failure::{Failure, Outcome};
+use crate::io::{Content, Sensitivity, write_output};
+
+fn gateway_failure(context: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::error(format!("{context}: {e}"), "see the message above")
+}
+
+/// The key id a client signs with: its public key's fingerprint.
+pub(super) fn client_keyid(public: &PublicKey) -> Outcome<String> {
+    public
+        .fingerprint()
+        .map_err(|e| Failure::core("fingerprinting the client key", e))
+}
+
+/// A sample request for the embedded model: the first image of the digits data set.
+fn sample_input() -> Outcome<serde_json::Value> {
+    let data = qsafe_data::digits().map_err(|e| gateway_failure("loading the digits", e))?;
+    let sample = data
+        .sample(0)
+        .ok_or_else(|| gateway_failure("loading the digits", "empty data set"))?;
+    Ok(serde_json::json!({
+        "inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
+                    "data": sample.features}]
+    }))
+}
+
+fn write_pem(path: &Path, text: &str, sensitivity: Sensitivity) -> Outcome {
+    write_output(path, text.as_bytes(), Content::Text, sensitivity, true)
+}
+
+pub fn run(out: Out, args: ServeArgs) -> Outcome {
+    if !args.dev {
+        return Err(Failure::usage(
+            "only --dev is available so far: keys from the key store come next",
+            "run `qsafe serve --dev`",
+        ));
+    }
+    let fallback = match &args.fallback {
+        Some(v) => v.parse::<Fallback>(),
+        None => Fallback::from_env().map(|f| f.unwrap_or(Fallback::Disabled)),
+    }
+    .map_err(|e| Failure::usage(e.to_string(), "FALLBACK_CRYPTO is enabled or disabled"))?;
+    let mode = KeyManagement::from_env()
+        .map_err(|e| Failure::usage(e.to_string(), "PQC_KEY_MANAGEMENT is hybrid or pq-only"))?
+        .unwrap_or_default();
+    let listen: SocketAddr = args.listen.parse().map_err(|e| {
+        Failure::usage(
+            format!("--listen {}: {e}", args.listen),
+            "e.g. 127.0.0.1:8443",
+        )
+    })?;
+
+    // Throw-away identity, keys and a client the gateway trusts.
+    let dir = &args.dev_dir;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| gateway_failure(&format!("creating {}", dir.display()), e))?;
+    let cert = qsafe_tls::dev_certificate(Suite::Default, qsafe_tls::DEV_HOSTNAMES)
+        .map_err(|e| gateway_failure("making the dev certificate", e))?;
+    write_pem(&dir.join("ca.pem"), cert.cert_pem(), Sensitivity::Public)?;
+    let client_alg = match mode {
+        KeyManagement::PqOnly => &registry::ML_DSA_65,
+        _ => &registry::MLDSA65_ED25519_SHA512,
+    };
+    let client = SigningKey::generate(client_alg).map_err(|e| Failure::core("client key", e))?;
+    let client_verifying = client
+        .verifying_key()
+        .map_err(|e| Failure::core("client key", e))?;
+    let client = PrivateKey::Sig(client);
+    let client_pem = codec::private_to_pem(&client).map_err(|e| Failure::core("client key", e))?;
+    write_pem(&dir.join("client.key"), &client_pem, Sensitivity::Secret)?;
+    let keyid = client_keyid(&PublicKey::Sig(client_verifying.clone()))?;
+    let signing = SigningKey::generate(mode.response_signing_algorithm())
+        .map_err(|e| Failure::core("gateway signing key", e))?;
+    let gateway_pub = PublicKey::Sig(
+        signing
+            .verifying_key()
+            .map_err(|e| Failure::core("gateway signing key", e))?,
+    );
+    let signer = Signer::new(signing, &client_keyid(&gateway_pub)?)
+        .map_err(|e| gateway_failure("gateway signing key", e))?;
+    let ohttp_key = GatewayKey::generate(1, Profile::XWing)
+        .map_err(|e| gateway_failure("generating the OHTTP key", e))?;
+    let keys =
+        GatewayKeys::new(ohttp_key, signer).map_err(|e| gateway_failure("gateway keys", e))?;
+    let gateway_pem =
+        codec::public_to_pem(&gateway_pub).map_err(|e| Failure::core("gateway key", e))?;
+    write_pem(&dir.join("gateway.pub"), &gateway_pem, Sensitivity::Public)?;
+    let input = serde_json::to_vec_pretty(&sample_input()?)
+        .map_err(|e| gateway_failure("sample input", e))?;
+    write_output(
+        &dir.join("input.json"),
+        &input,
+        Content::Text,
+        Sensitivity::Public,
+        true,
+    )?;
+
+    let mut config = GatewayConfig::new(listen, fallback, cert.cert_chain(), cert.private_key());
+    config.key_management = mode;
+    config.client_keys = HashMap::from([(keyid, client_verifying)]);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| gateway_failure("starting the runtime", e))?;
+    runtime.block_on(async move {
+        let server = Server::bind(config, Arc::new(keys))
+            .await
+            .map_err(|e| gateway_failure(&format!("listening on {listen}"), e))?;
+        let addr = server
+            .local_addr()
+            .map_err(|e| gateway_failure("listening", e))?;
+        let d = dir.display();
+        // The exact command: this binary's own path, so it works before `qsafe` is installed.
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "qsafe".into());
+        out.say(format!(
+            "qsafe gateway (dev mode) on https://{addr}: embedded model `digits`, X25519MLKEM768 \
+             TLS, RFC 9421 signatures, OHTTP over X-Wing; throw-away keys in {d}\n\
+             call it with:\n  {exe} infer --gateway https://{addr} --key {d}/client.key \
+             --gateway-key {d}/gateway.pub --ca {d}/ca.pem --model digits --input {d}/input.json"
+        ));
+        let shutdown = async {
+            if let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            } else {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+            eprintln!("qsafe serve: draining and shutting down");
+        };
+        server
+            .run(shutdown)
+            .await
+            .map_err(|e| gateway_failure("serving", e))
+    })
+}
