@@ -78,6 +78,20 @@ pub fn run(cli: Cli) -> Outcome {
     }
 }
 
+/// Resolves on SIGTERM or SIGINT (Ctrl-C), for the long-running commands' graceful shutdown.
+pub(crate) async fn shutdown_signal(who: &'static str) {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Ok(mut term) = signal(SignalKind::terminate()) {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    } else {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("{who}: shutting down");
+}
+
 /// A key file's contents: private or public.
 pub enum AnyKey {
     Private(PrivateKey),

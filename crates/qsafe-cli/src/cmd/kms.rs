@@ -23,19 +23,7 @@ pub fn run(out: Out, args: KmsPluginArgs) -> Outcome {
     let socket = args.socket.clone();
     let key_id = plugin.key_id().unwrap_or_else(|| "(none yet)".into());
     runtime.block_on(async move {
-        let shutdown = async {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => return std::future::pending().await,
-                };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            eprintln!("qsafe kms-plugin: shutting down");
-        };
-        let serving = qsafe_kms::serve(plugin, &socket, shutdown);
+        let serving = qsafe_kms::serve(plugin, &socket, super::shutdown_signal("qsafe kms-plugin"));
         out.say(format!(
             "qsafe kms-plugin: serving KMS v2 on unix://{} (key {}, key_id {key_id})",
             socket.display(),

@@ -142,21 +142,8 @@ pub fn run(out: Out, args: ServeArgs) -> Outcome {
              call it with:\n  {exe} infer --gateway https://{addr} --key {d}/client.key \
              --gateway-key {d}/gateway.pub --ca {d}/ca.pem --model digits --input {d}/input.json"
         ));
-        let shutdown = async {
-            if let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            } else {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-            eprintln!("qsafe serve: draining and shutting down");
-        };
         server
-            .run(shutdown)
+            .run(super::shutdown_signal("qsafe serve"))
             .await
             .map_err(|e| gateway_failure("serving", e))
     })

@@ -4,7 +4,7 @@
 use qsafe_core::keys::codec;
 use qsafe_keys::backend::postgres::{Config as PgConfig, PgBackend};
 use qsafe_keys::{
-    Backend, DirBackend, Error as KeysError, InsecurePlaintextKek, KekInfo, Key, KeyStore,
+    Backend, DirBackend, Error as KeysError, InsecurePlaintextKek, Kek, KekInfo, Key, KeyStore,
     Passphrase, PassphraseKek, Pkcs11Kek, Pkcs11Pin, Pkcs11Problem, default_root,
 };
 use serde_json::{Value, json};
@@ -181,35 +181,34 @@ fn key_json(key: &Key) -> Value {
 pub fn init(out: Out, args: StoreInitArgs) -> Outcome {
     let backend = backend(&args.store)?;
     let location = backend.location();
-    let kek: Box<dyn FnOnce(Box<dyn Backend>) -> qsafe_keys::Result<Store>> =
-        if args.insecure_plaintext {
-            eprintln!("warning: private keys will be stored UNWRAPPED; for tests only");
-            Box::new(|b| KeyStore::init(b, InsecurePlaintextKek))
-        } else if let (Some(token), Some(key)) = (&args.pkcs11_token, &args.pkcs11_key) {
-            let module = pkcs11_module(&args.store)?;
-            let pin = pkcs11_pin(&args.store)?;
-            let kek = if args.pkcs11_create_key {
-                Pkcs11Kek::create_key(module, token, &pin, key)
-            } else {
-                Pkcs11Kek::open(module, token, &pin, key)
-            };
-            let kek = kek.map_err(|e| fail("preparing the PKCS#11 key-encryption key", e))?;
-            if let Ok(props) = kek.key_properties()
-                && !props.is_hardware_bound()
-            {
-                eprintln!(
-                    "warning: the wrapping key `{key}` on token `{token}` can leave the token \
-                     (extractable or not sensitive); prefer --pkcs11-create-key"
-                );
-            }
-            Box::new(move |b| KeyStore::init(b, kek))
+    let kek: Box<dyn Kek> = if args.insecure_plaintext {
+        eprintln!("warning: private keys will be stored UNWRAPPED; for tests only");
+        Box::new(InsecurePlaintextKek)
+    } else if let (Some(token), Some(key)) = (&args.pkcs11_token, &args.pkcs11_key) {
+        let module = pkcs11_module(&args.store)?;
+        let pin = pkcs11_pin(&args.store)?;
+        let kek = if args.pkcs11_create_key {
+            Pkcs11Kek::create_key(module, token, &pin, key)
         } else {
-            let kek = PassphraseKek::new(&passphrase(&args.store)?)
-                .map_err(|e| fail("deriving the key-encryption key", e))?;
-            Box::new(move |b| KeyStore::init(b, kek))
+            Pkcs11Kek::open(module, token, &pin, key)
         };
-    let store =
-        kek(backend).map_err(|e| fail(&format!("creating a key store at {location}"), e))?;
+        let kek = kek.map_err(|e| fail("preparing the PKCS#11 key-encryption key", e))?;
+        if let Ok(props) = kek.key_properties()
+            && !props.is_hardware_bound()
+        {
+            eprintln!(
+                "warning: the wrapping key `{key}` on token `{token}` can leave the token \
+                     (extractable or not sensitive); prefer --pkcs11-create-key"
+            );
+        }
+        Box::new(kek)
+    } else {
+        let kek = PassphraseKek::new(&passphrase(&args.store)?)
+            .map_err(|e| fail("deriving the key-encryption key", e))?;
+        Box::new(kek)
+    };
+    let store = KeyStore::init(backend, kek)
+        .map_err(|e| fail(&format!("creating a key store at {location}"), e))?;
     if out.json {
         return print_json(&json!({
             "schema_version": 1, "ok": true, "store": location,
