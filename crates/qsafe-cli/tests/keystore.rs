@@ -197,3 +197,88 @@ fn store_lifecycle_and_rewrap_by_name() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
 }
+
+/// Runs `qsafe ARGS --store DIR/store` on a pseudo-terminal (util-linux `script`) with `typed`
+/// as the keyboard, without QSAFE_PASSPHRASE, so the passphrase is prompted for.
+#[cfg(target_os = "linux")]
+fn on_terminal(dir: &Path, args: &[&str], typed: &str) -> (i32, String) {
+    let bin = assert_cmd::cargo::cargo_bin("qsafe");
+    let mut cmd = vec![bin.display().to_string()];
+    cmd.extend(args.iter().map(|a| (*a).to_owned()));
+    cmd.extend([
+        "--store".to_owned(),
+        dir.join("store").display().to_string(),
+    ]);
+    let line = cmd
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .current_dir(dir)
+        .env_remove("QSAFE_PASSPHRASE")
+        .env_remove("QSAFE_HOME")
+        .write_stdin(typed)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn passphrase_prompted_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let secret = "correct horse battery staple";
+
+    // init asks twice; a mismatch is refused and creates nothing.
+    let (code, text) = on_terminal(p, &["key", "init"], "one\ntwo\n");
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("the two passphrases differ"), "{text}");
+    assert!(!p.join("store").join("store.json").exists());
+
+    let (code, text) = on_terminal(p, &["key", "init"], &format!("{secret}\n{secret}\n"));
+    assert_eq!(code, 0, "{text}");
+    // Input typed ahead is echoed by the terminal before qsafe turns echo off; nothing is
+    // echoed once the prompt is up.
+    let after_prompt = text
+        .split("key store passphrase:")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(!after_prompt.is_empty(), "{text}");
+    assert!(
+        !after_prompt.contains(secret),
+        "the passphrase is echoed: {text}"
+    );
+
+    // Later commands ask once; the prompted passphrase is the one the variable gives.
+    let (code, text) = on_terminal(
+        p,
+        &["key", "create", "m", "--alg", "x-wing"],
+        &format!("{secret}\n"),
+    );
+    assert_eq!(code, 0, "{text}");
+    ok(p, &["key", "show", "m"]);
+    let (code, text) = on_terminal(p, &["key", "list"], "wrong\n");
+    assert_eq!(code, 3, "a wrong passphrase: {text}");
+
+    // Without a terminal and without a source: a usage error naming all three ways.
+    let out = Command::cargo_bin("qsafe")
+        .unwrap()
+        .env_remove("QSAFE_PASSPHRASE")
+        .args(["key", "list", "--store"])
+        .arg(p.join("store"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("run on a terminal to be asked"), "{err}");
+}

@@ -101,17 +101,57 @@ fn backend(args: &StoreArgs) -> Outcome<Box<dyn Backend>> {
     }
 }
 
-fn passphrase(args: &StoreArgs) -> Outcome<Passphrase> {
+/// The store passphrase: `--passphrase-file`, else the variable named by `--passphrase-env`,
+/// else a prompt on the terminal (asked twice when `confirm`, for a new store). Without a
+/// terminal and without either source this is a usage error, never a hang.
+fn passphrase(args: &StoreArgs, confirm: bool) -> Outcome<Passphrase> {
     let result = match &args.passphrase_file {
         Some(path) => Passphrase::from_file(path),
-        None => Passphrase::from_env(&args.passphrase_env),
+        None if std::env::var_os(&args.passphrase_env).is_some() || !can_prompt() => {
+            Passphrase::from_env(&args.passphrase_env)
+        }
+        None => return prompt_passphrase(confirm),
     };
     result.map_err(|e| {
         Failure::usage(
             format!("no passphrase: {e}"),
-            format!("set {} or pass --passphrase-file FILE", args.passphrase_env),
+            format!(
+                "set {}, pass --passphrase-file FILE, or run on a terminal to be asked",
+                args.passphrase_env
+            ),
         )
     })
+}
+
+fn can_prompt() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Reads the passphrase from the terminal with echo off (rpassword reads `/dev/tty`).
+fn prompt_passphrase(confirm: bool) -> Outcome<Passphrase> {
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| {
+                Failure::error(
+                    format!("reading the passphrase from the terminal: {e}"),
+                    "pass --passphrase-file FILE or set QSAFE_PASSPHRASE instead",
+                )
+            })
+    };
+    let first = ask("key store passphrase: ")?;
+    if confirm {
+        let again = ask("repeat the passphrase: ")?;
+        if first.as_bytes() != again.as_bytes() {
+            return Err(Failure::usage(
+                "the two passphrases differ",
+                "run the command again and type the same passphrase twice",
+            ));
+        }
+    }
+    Passphrase::from_bytes(first.as_bytes().to_vec())
+        .map_err(|e| Failure::usage(format!("no passphrase: {e}"), "type a non-empty passphrase"))
 }
 
 fn pkcs11_module(args: &StoreArgs) -> Outcome<&std::path::Path> {
@@ -153,7 +193,7 @@ pub(super) fn open(args: &StoreArgs) -> Outcome<Store> {
         KekInfo::Pkcs11 { .. } => {
             KeyStore::open_with_pkcs11(backend, pkcs11_module(args)?, &pkcs11_pin(args)?)
         }
-        _ => KeyStore::open_with_passphrase(backend, &passphrase(args)?),
+        _ => KeyStore::open_with_passphrase(backend, &passphrase(args, false)?),
     };
     store.map_err(|e| fail(&format!("opening the key store at {location}"), e))
 }
@@ -203,7 +243,7 @@ pub fn init(out: Out, args: StoreInitArgs) -> Outcome {
         }
         Box::new(kek)
     } else {
-        let kek = PassphraseKek::new(&passphrase(&args.store)?)
+        let kek = PassphraseKek::new(&passphrase(&args.store, true)?)
             .map_err(|e| fail("deriving the key-encryption key", e))?;
         Box::new(kek)
     };
