@@ -67,6 +67,13 @@ pub struct ServeArgs {
     /// disabled).
     #[arg(long, value_name = "MODE")]
     pub fallback: Option<String>,
+    /// Forward the KServe V2 and OpenAI-compatible API to this model server
+    /// (http://host:port[/prefix]) instead of serving the embedded model.
+    #[arg(long, value_name = "URL", env = "QSAFE_UPSTREAM")]
+    pub upstream: Option<String>,
+    /// Seconds allowed for one upstream exchange.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub upstream_timeout: u64,
 }
 
 #[derive(Args)]
@@ -83,12 +90,39 @@ pub struct InferArgs {
     /// CA certificate (PEM) the gateway's TLS certificate chains to.
     #[arg(long, value_name = "CERT")]
     pub ca: Option<PathBuf>,
-    /// Model name.
-    #[arg(long, value_name = "NAME")]
-    pub model: String,
-    /// KServe V2 inference request (JSON), or - for stdin.
+    /// Model name: POST the input to /v2/models/NAME/infer (KServe V2).
+    #[arg(
+        long,
+        value_name = "NAME",
+        required_unless_present = "openai",
+        conflicts_with = "openai"
+    )]
+    pub model: Option<String>,
+    /// POST the input to an OpenAI-compatible endpoint instead: chat, completions or
+    /// embeddings (/v1/chat/completions, /v1/completions, /v1/embeddings).
+    #[arg(long, value_name = "API", value_enum)]
+    pub openai: Option<OpenAiApi>,
+    /// The request body (JSON): a KServe V2 inference request or an OpenAI request; - for stdin.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OpenAiApi {
+    Chat,
+    Completions,
+    Embeddings,
+}
+
+impl OpenAiApi {
+    /// The inner path.
+    pub fn path(self) -> &'static str {
+        match self {
+            OpenAiApi::Chat => "/v1/chat/completions",
+            OpenAiApi::Completions => "/v1/completions",
+            OpenAiApi::Embeddings => "/v1/embeddings",
+        }
+    }
 }
 
 #[derive(Args)]

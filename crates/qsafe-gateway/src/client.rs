@@ -142,6 +142,10 @@ pub struct InnerResponse {
     pub status: u16,
     /// The inner JSON body (`Null` if empty or not JSON).
     pub body: serde_json::Value,
+    /// The inner `content-type`, if any.
+    pub content_type: Option<String>,
+    /// The inner body as received (e.g. `text/event-stream` events).
+    pub content: Vec<u8>,
     /// The key id of the verified response signature, `None` when no gateway key is pinned.
     pub response_keyid: Option<String>,
     /// Step timings.
@@ -423,9 +427,16 @@ impl Client {
             .map_err(ClientError::ResponseDecryption)?;
         timings.decapsulate = t.elapsed();
         let body = serde_json::from_slice(&inner.content).unwrap_or(serde_json::Value::Null);
+        let content_type = inner
+            .headers
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case("content-type"))
+            .map(|f| String::from_utf8_lossy(&f.value).into_owned());
         Ok(InnerResponse {
             status: inner.status,
             body,
+            content_type,
+            content: inner.content,
             response_keyid,
             timings: *timings,
         })

@@ -1,7 +1,7 @@
 //! The HTTPS gateway service: TLS from `qsafe-tls` (post-quantum group preference enforced by
 //! [`qsafe_tls::TlsAcceptor`]), HTTP/1.1 from hyper, and the protected path
 //! `POST /` (`message/ohttp-req`): RFC 9421 request signature → RFC 9458 decapsulation →
-//! RFC 9292 inner request → embedded model (KServe V2) → encapsulated response → RFC 9421
+//! RFC 9292 inner request → embedded model or upstream model server → encapsulated response → RFC 9421
 //! response signature.
 //!
 //! # Routes
@@ -15,8 +15,10 @@
 //! | `POST /` (`message/ohttp-req`) | `message/ohttp-res`, signed |
 //! | `/v2/...` | only with `require_encryption = false`: the inner API in clear |
 //!
-//! Inner routes (inside OHTTP): `POST /v2/models/digits/infer`, `GET /v2/models/digits`,
-//! `GET /v2/health/ready`.
+//! Inner routes (inside OHTTP): with no upstream, the embedded model's KServe V2 routes
+//! (`POST /v2/models/digits/infer`, `GET /v2/models/digits`, `GET /v2/health/ready`); with
+//! [`GatewayConfig::upstream`], the KServe V2 and OpenAI-compatible routes listed in
+//! [`upstream`], forwarded to the model server.
 //!
 //! # Error answers (outer, in clear, JSON `{"error": code, "request_id": id}`)
 //!
@@ -44,8 +46,10 @@
 //! `ml-dsa-65`. The OHTTP layer has no pure ML-KEM profile yet, so its KEM stays X-Wing
 //! (hybrid) in both modes (see the report of issue 5; a pure ML-KEM HPKE profile is left).
 
+mod embedded;
 pub mod metrics;
 mod routes;
+pub mod upstream;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -67,8 +71,9 @@ use tokio::task::JoinSet;
 
 use crate::httpsig::{self, Policy, Signer, Verifier, alg::Source};
 use crate::model::{Classifier, DIGITS_MLP_SAFETENSORS};
-use crate::ohttp::{self, Gateway, GatewayKey, Profile};
+use crate::ohttp::{self, Gateway, GatewayKey, Profile, bhttp};
 use metrics::{Metrics, Step};
+use upstream::Upstream;
 
 /// The environment variable read by [`KeyManagement::from_env`].
 pub const KEY_MANAGEMENT_ENV: &str = "PQC_KEY_MANAGEMENT";
@@ -194,6 +199,8 @@ pub struct GatewayConfig {
     pub key_management: KeyManagement,
     /// Client request-signing keys by key id.
     pub client_keys: HashMap<String, VerifyingKey>,
+    /// The model server to forward to; `None` serves the embedded digits model.
+    pub upstream: Option<Upstream>,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -210,6 +217,7 @@ impl fmt::Debug for GatewayConfig {
             .field("require_encryption", &self.require_encryption)
             .field("key_management", &self.key_management)
             .field("client_keys", &self.client_keys.keys().collect::<Vec<_>>())
+            .field("upstream", &self.upstream.as_ref().map(Upstream::url))
             .finish_non_exhaustive()
     }
 }
@@ -237,6 +245,7 @@ impl GatewayConfig {
             require_encryption: true,
             key_management: KeyManagement::default(),
             client_keys: HashMap::new(),
+            upstream: None,
         }
     }
 }
@@ -349,11 +358,37 @@ impl GatewayKeys {
     }
 }
 
+/// Where inner requests go.
+enum Backend {
+    /// The embedded digits model (KServe V2 routes).
+    Embedded(Classifier),
+    /// A model server (KServe V2 and OpenAI-compatible routes).
+    Upstream(Box<Upstream>),
+}
+
+impl Backend {
+    async fn is_ready(&self) -> bool {
+        match self {
+            Backend::Embedded(_) => true,
+            Backend::Upstream(up) => up.is_reachable().await,
+        }
+    }
+}
+
+/// An inner (encapsulated) JSON answer.
+fn inner_json(status: u16, value: &serde_json::Value) -> bhttp::Response {
+    let mut r = bhttp::Response::new(status);
+    r.headers
+        .push(bhttp::Field::new("content-type", "application/json"));
+    r.content = value.to_string().into_bytes();
+    r
+}
+
 /// What every request handler shares.
 struct State {
     config: GatewayConfig,
     keys: Arc<GatewayKeys>,
-    model: Arc<Classifier>,
+    backend: Backend,
     verifier: Verifier,
     metrics: Arc<Metrics>,
     in_flight: Arc<Semaphore>,
@@ -389,7 +424,10 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
-        let model = Arc::new(Classifier::from_safetensors(DIGITS_MLP_SAFETENSORS)?);
+        let backend = match &config.upstream {
+            Some(up) => Backend::Upstream(Box::new(up.clone())),
+            None => Backend::Embedded(Classifier::from_safetensors(DIGITS_MLP_SAFETENSORS)?),
+        };
         let policy = config
             .key_management
             .request_policy(config.signature_window_secs);
@@ -401,7 +439,7 @@ impl Server {
             state: Arc::new(State {
                 config,
                 keys,
-                model,
+                backend,
                 verifier,
                 metrics: Arc::new(Metrics::default()),
                 in_flight,

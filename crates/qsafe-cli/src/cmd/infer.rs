@@ -1,6 +1,10 @@
 //! `qsafe infer`: one protected call to a qsafe gateway — sign (RFC 9421), encapsulate
 //! (OHTTP), send over post-quantum TLS, verify the response signature and decrypt. A
 //! response that fails verification exits 3 and prints nothing from it.
+//!
+//! `--model NAME` calls KServe V2 inference and prints the predicted labels; `--openai API`
+//! posts the input to an OpenAI-compatible endpoint behind `serve --upstream` and prints the
+//! verified answer as received.
 
 use qsafe_core::keys::PrivateKey;
 use qsafe_gateway::client::Client;
@@ -65,7 +69,7 @@ pub fn run(out: Out, args: InferArgs) -> Outcome {
     let body: serde_json::Value = serde_json::from_slice(&input).map_err(|e| {
         Failure::usage(
             format!("{}: not JSON: {e}", args.input.display()),
-            "the input is a KServe V2 inference request",
+            "the input is a KServe V2 inference request or an OpenAI request body",
         )
     })?;
     let client = Client::new(&args.gateway, signer, gateway_key, roots).map_err(|e| {
@@ -78,8 +82,18 @@ pub fn run(out: Out, args: InferArgs) -> Outcome {
         .enable_all()
         .build()
         .map_err(|e| Failure::error(format!("cannot start the runtime: {e}"), "see the error"))?;
+    let path = match (&args.model, args.openai) {
+        (_, Some(api)) => api.path().to_owned(),
+        (Some(model), None) => format!("/v2/models/{model}/infer"),
+        (None, None) => {
+            return Err(Failure::usage(
+                "neither --model nor --openai given",
+                "--model NAME for KServe V2, --openai chat|completions|embeddings",
+            ));
+        }
+    };
     let response = runtime
-        .block_on(client.infer(&args.model, &body))
+        .block_on(client.call("POST", &path, Some(&body)))
         .map_err(|e| {
             if e.is_verification_failure() {
                 Failure::new(
@@ -97,7 +111,12 @@ pub fn run(out: Out, args: InferArgs) -> Outcome {
     if out.json {
         return print_json(&json!({
             "schema_version": 1, "ok": response.status == 200, "status": response.status,
-            "verified_by": response.response_keyid, "response": response.body,
+            "verified_by": response.response_keyid, "content_type": response.content_type,
+            "response": if response.body.is_null() {
+                json!(String::from_utf8_lossy(&response.content))
+            } else {
+                response.body.clone()
+            },
             "timings_us": {
                 "encapsulate": response.timings.encapsulate.as_micros() as u64,
                 "sign": response.timings.sign.as_micros() as u64,
@@ -109,9 +128,22 @@ pub fn run(out: Out, args: InferArgs) -> Outcome {
     }
     if response.status != 200 {
         return Err(Failure::error(
-            format!("the model answered {}: {}", response.status, response.body),
-            "check --model and the input tensor (shape [N,64], FP32)",
+            format!(
+                "the model answered {}: {}",
+                response.status,
+                String::from_utf8_lossy(&response.content)
+            ),
+            "check --model or --openai and the input (the digits model takes shape [N,64], FP32)",
         ));
+    }
+    let verified = match &response.response_keyid {
+        Some(k) => format!("signature verified ({k})"),
+        None => "signature NOT checked".into(),
+    };
+    if args.openai.is_some() {
+        println!("{}", String::from_utf8_lossy(&response.content));
+        eprintln!("decrypted; {verified}");
+        return Ok(());
     }
     let labels = response
         .body
@@ -121,10 +153,6 @@ pub fn run(out: Out, args: InferArgs) -> Outcome {
         .and_then(|t| t.get("data"))
         .cloned()
         .unwrap_or_default();
-    let verified = match &response.response_keyid {
-        Some(k) => format!("signature verified ({k})"),
-        None => "signature NOT checked".into(),
-    };
     println!("prediction: {labels}");
     eprintln!("decrypted; {verified}");
     Ok(())

@@ -14,6 +14,7 @@ use qsafe_core::registry;
 use qsafe_core::sig::SigningKey;
 use qsafe_gateway::httpsig::Signer;
 use qsafe_gateway::ohttp::{GatewayKey, Profile};
+use qsafe_gateway::server::upstream::{Upstream, UpstreamLimits};
 use qsafe_gateway::server::{GatewayConfig, GatewayKeys, KeyManagement, Server};
 use qsafe_tls::{Fallback, Suite};
 
@@ -71,6 +72,22 @@ pub fn run(out: Out, args: ServeArgs) -> Outcome {
         )
     })?;
 
+    let upstream = match &args.upstream {
+        Some(url) => {
+            let limits = UpstreamLimits {
+                timeout: std::time::Duration::from_secs(args.upstream_timeout.max(1)),
+                ..UpstreamLimits::default()
+            };
+            Some(Upstream::new(url, limits).map_err(|e| {
+                Failure::usage(
+                    e.to_string(),
+                    "e.g. --upstream http://127.0.0.1:8080 (a KServe V2 or OpenAI-compatible server)",
+                )
+            })?)
+        }
+        None => None,
+    };
+
     // Throw-away identity, keys and a client the gateway trusts.
     let dir = &args.dev_dir;
     std::fs::create_dir_all(dir)
@@ -119,6 +136,14 @@ pub fn run(out: Out, args: ServeArgs) -> Outcome {
     let mut config = GatewayConfig::new(listen, fallback, cert.cert_chain(), cert.private_key());
     config.key_management = mode;
     config.client_keys = HashMap::from([(keyid, client_verifying)]);
+    let serves = match &upstream {
+        Some(up) => format!(
+            "upstream {} (KServe V2 and OpenAI-compatible API)",
+            up.url()
+        ),
+        None => "embedded model `digits`".to_owned(),
+    };
+    config.upstream = upstream;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,11 +161,21 @@ pub fn run(out: Out, args: ServeArgs) -> Outcome {
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "qsafe".into());
+        let call = format!(
+            "{exe} infer --gateway https://{addr} --key {d}/client.key \
+             --gateway-key {d}/gateway.pub --ca {d}/ca.pem"
+        );
+        let example = if args.upstream.is_some() {
+            format!(
+                "  {call} --model MODEL --input kserve-request.json\n  \
+                 {call} --openai chat --input chat-request.json"
+            )
+        } else {
+            format!("  {call} --model digits --input {d}/input.json")
+        };
         out.say(format!(
-            "qsafe gateway (dev mode) on https://{addr}: embedded model `digits`, X25519MLKEM768 \
-             TLS, RFC 9421 signatures, OHTTP over X-Wing; throw-away keys in {d}\n\
-             call it with:\n  {exe} infer --gateway https://{addr} --key {d}/client.key \
-             --gateway-key {d}/gateway.pub --ca {d}/ca.pem --model digits --input {d}/input.json"
+            "qsafe gateway (dev mode) on https://{addr}: {serves}, X25519MLKEM768 TLS, RFC 9421 \
+             signatures, OHTTP over X-Wing; throw-away keys in {d}\ncall it with:\n{example}"
         ));
         server
             .run(super::shutdown_signal("qsafe serve"))

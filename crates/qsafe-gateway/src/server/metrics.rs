@@ -22,8 +22,10 @@ pub enum Step {
     Verify,
     /// OHTTP decapsulation.
     Decapsulate,
-    /// The embedded model (or upstream).
+    /// The embedded model.
     Model,
+    /// The upstream model server (labelled with the API: `kserve_v2`, `openai`).
+    Upstream,
     /// OHTTP response encapsulation.
     Encapsulate,
     /// RFC 9421 response signing.
@@ -31,12 +33,22 @@ pub enum Step {
 }
 
 impl Step {
+    /// The name of the second label of this step's series, if it has one.
+    fn label_name(self) -> &'static str {
+        match self {
+            Step::TlsHandshake => "group",
+            Step::Upstream => "api",
+            _ => "label",
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Step::TlsHandshake => "tls_handshake",
             Step::Verify => "verify",
             Step::Decapsulate => "decapsulate",
             Step::Model => "model",
+            Step::Upstream => "upstream",
             Step::Encapsulate => "encapsulate",
             Step::Sign => "sign",
         }
@@ -80,8 +92,8 @@ impl Metrics {
         self.lock().tls_failures += 1;
     }
 
-    /// Records how long `step` took; `group` is the negotiated TLS group for the handshake and
-    /// `""` otherwise.
+    /// Records how long `step` took; `group` is the negotiated TLS group for the handshake,
+    /// the API (`kserve_v2`, `openai`) for the upstream, and `""` otherwise.
     pub fn observe(&self, step: Step, group: &'static str, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let mut inner = self.lock();
@@ -121,11 +133,11 @@ impl Metrics {
         );
         out.push_str("# TYPE qsafe_gateway_step_duration_seconds histogram\n");
         for ((step, group), h) in &inner.steps {
-            let step = step.as_str();
+            let (name, step) = (step.label_name(), step.as_str());
             let labels = if group.is_empty() {
                 format!("step=\"{step}\"")
             } else {
-                format!("step=\"{step}\",group=\"{group}\"")
+                format!("step=\"{step}\",{name}=\"{group}\"")
             };
             for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
                 let _ = writeln!(

@@ -6,13 +6,11 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use serde::Deserialize;
 use serde_json::json;
 
-use super::State;
 use super::metrics::Step;
+use super::{Backend, State, embedded, inner_json, upstream};
 use crate::httpsig::{self, DigestAlgorithm, ErrorClass, Fields, SignatureParams, content_digest};
-use crate::model::{INPUT_FEATURES, INPUT_NAME, OUTPUT_LABEL, OUTPUT_PROBABILITIES, SERVED_NAME};
 use crate::ohttp::{self, bhttp};
 
 type Response = http::Response<Full<Bytes>>;
@@ -81,7 +79,7 @@ async fn route(state: &State, req: http::Request<Incoming>, id: &str) -> (&'stat
     match (method, path) {
         (&Method::GET, "/healthz") => ("healthz", respond(StatusCode::OK, "text/plain", "ok")),
         (&Method::GET, "/readyz") => {
-            let resp = if state.keys.is_ready() {
+            let resp = if state.keys.is_ready() && state.backend.is_ready().await {
                 respond(StatusCode::OK, "text/plain", "ready")
             } else {
                 respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready")
@@ -241,9 +239,7 @@ async fn limited(
             content: body.to_vec(),
             trailers: Vec::new(),
         };
-        let t = Instant::now();
-        let r = dispatch(state, &inner);
-        state.metrics.observe(Step::Model, "", t.elapsed());
+        let r = inner_call(state, &inner, id).await;
         let resp = respond(
             StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             "application/json",
@@ -283,16 +279,14 @@ async fn limited(
         }
     };
 
-    // 3. Inner request → model.
-    let t = Instant::now();
+    // 3. Inner request → model or upstream.
     let inner_resp = match state.keys.decode_request(&plain) {
-        Ok(inner) => dispatch(state, &inner),
+        Ok(inner) => inner_call(state, &inner, id).await,
         Err(e) => {
             tracing::info!(request_id = %id, error = %e, "inner request invalid");
             inner_json(400, &json!({ "error": "inner_request_invalid" }))
         }
     };
-    state.metrics.observe(Step::Model, "", t.elapsed());
 
     // 4. Encapsulation.
     let t = Instant::now();
@@ -365,97 +359,25 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn inner_json(status: u16, value: &serde_json::Value) -> bhttp::Response {
-    let mut r = bhttp::Response::new(status);
-    r.headers
-        .push(bhttp::Field::new("content-type", "application/json"));
-    r.content = value.to_string().into_bytes();
-    r
-}
-
-#[derive(Deserialize)]
-struct InferRequest {
-    inputs: Vec<InferInput>,
-}
-
-#[derive(Deserialize)]
-struct InferInput {
-    name: String,
-    shape: Vec<i64>,
-    datatype: String,
-    data: Vec<f32>,
-}
-
-/// The inner API: KServe V2 for the embedded digits model.
-fn dispatch(state: &State, req: &bhttp::Request) -> bhttp::Response {
-    let path = req.path.split('?').next().unwrap_or("");
-    let model_path = format!("/v2/models/{SERVED_NAME}");
-    let infer_path = format!("{model_path}/infer");
-    match (req.method.as_str(), path) {
-        ("GET", "/v2/health/ready" | "/v2/health/live") => {
-            inner_json(200, &json!({ "ready": true }))
+/// The inner API call: the embedded model, or the upstream for the model API paths.
+async fn inner_call(state: &State, req: &bhttp::Request, id: &str) -> bhttp::Response {
+    let t = Instant::now();
+    match &state.backend {
+        Backend::Embedded(model) => {
+            let r = embedded::dispatch(model, req);
+            state.metrics.observe(Step::Model, "", t.elapsed());
+            r
         }
-        ("GET", p) if p == model_path => match serde_json::to_value(state.model.metadata()) {
-            Ok(v) => inner_json(200, &v),
-            Err(_) => inner_json(500, &json!({ "error": "internal" })),
-        },
-        ("POST", p) if p == infer_path => infer(state, &req.content),
-        (_, p) if p == model_path || p == infer_path => {
-            inner_json(405, &json!({ "error": "method_not_allowed" }))
+        Backend::Upstream(up) => {
+            let path = req.path.split('?').next().unwrap_or("");
+            let Some(api) = upstream::classify(&req.method, path) else {
+                return inner_json(404, &json!({ "error": "not_found" }));
+            };
+            let r = up.forward(req, id).await;
+            state
+                .metrics
+                .observe(Step::Upstream, api.as_str(), t.elapsed());
+            r
         }
-        _ => inner_json(404, &json!({ "error": "not_found" })),
     }
-}
-
-fn infer(state: &State, body: &[u8]) -> bhttp::Response {
-    let bad =
-        |detail: &str| inner_json(400, &json!({ "error": "invalid_input", "detail": detail }));
-    let req: InferRequest = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(_) => return bad("body is not a KServe V2 inference request"),
-    };
-    let [input] = req.inputs.as_slice() else {
-        return bad("exactly one input tensor is expected");
-    };
-    if input.name != INPUT_NAME || input.datatype != "FP32" {
-        return bad("the input must be named \"input\" with datatype FP32");
-    }
-    let features = i64::try_from(INPUT_FEATURES).unwrap_or(i64::MAX);
-    let rows = match input.shape.as_slice() {
-        [n, f] if *f == features && *n >= 0 => usize::try_from(*n).unwrap_or(usize::MAX),
-        _ => return bad("shape must be [N, 64]"),
-    };
-    if rows.checked_mul(INPUT_FEATURES) != Some(input.data.len()) {
-        return bad("data length does not match the shape");
-    }
-    let predictions = match state.model.predict_flat(&input.data) {
-        Ok(p) => p,
-        Err(e) => return bad(&e.to_string()),
-    };
-    let probabilities: Vec<f32> = predictions
-        .iter()
-        .flat_map(|p| p.probabilities.iter().copied())
-        .collect();
-    let labels: Vec<i64> = predictions.iter().map(|p| i64::from(p.label)).collect();
-    inner_json(
-        200,
-        &json!({
-            "model_name": SERVED_NAME,
-            "model_version": state.model.version(),
-            "outputs": [
-                {
-                    "name": OUTPUT_PROBABILITIES,
-                    "shape": [rows, crate::model::CLASSES],
-                    "datatype": "FP32",
-                    "data": probabilities,
-                },
-                {
-                    "name": OUTPUT_LABEL,
-                    "shape": [rows],
-                    "datatype": "INT64",
-                    "data": labels,
-                },
-            ],
-        }),
-    )
 }
