@@ -45,6 +45,9 @@ fn serve_dev_then_the_printed_infer_command() {
         .find(|l| l.contains(" infer --gateway "))
         .expect("serve --dev prints the client command");
     let args: Vec<&str> = printed.split_whitespace().skip(1).collect();
+    // The model was loaded from the sealed, signed file it wrote.
+    let sealed = std::fs::read(d.path().join("qsafe-dev/digits.qsealed")).unwrap();
+    assert!(sealed.starts_with(b"\x89QSF"));
 
     let out = Command::cargo_bin("qsafe")
         .unwrap()

@@ -14,10 +14,14 @@
 //! - [`train`] (feature `train`) is the deterministic training recipe that produced
 //!   `assets/digits-mlp.safetensors`; `examples/train_digits.rs` runs it.
 //!
+//! - [`sealed`] seals the weights to the gateway's model key, signed by the publisher, and
+//!   loads them only once that signature verified.
+//!
 //! The committed weights: [`DIGITS_MLP_SAFETENSORS`].
 
 mod error;
 mod mlp;
+pub mod sealed;
 #[cfg(feature = "train")]
 pub mod train;
 mod v2;

@@ -201,6 +201,9 @@ pub struct GatewayConfig {
     pub client_keys: HashMap<String, VerifyingKey>,
     /// The model server to forward to; `None` serves the embedded digits model.
     pub upstream: Option<Upstream>,
+    /// The embedded model, loaded by the caller (from a sealed, signed file:
+    /// [`crate::model::sealed::open`]); `None` uses the committed weights as they are.
+    pub model: Option<Classifier>,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -246,6 +249,7 @@ impl GatewayConfig {
             key_management: KeyManagement::default(),
             client_keys: HashMap::new(),
             upstream: None,
+            model: None,
         }
     }
 }
@@ -426,7 +430,10 @@ impl Server {
             })?;
         let backend = match &config.upstream {
             Some(up) => Backend::Upstream(Box::new(up.clone())),
-            None => Backend::Embedded(Classifier::from_safetensors(DIGITS_MLP_SAFETENSORS)?),
+            None => match &config.model {
+                Some(model) => Backend::Embedded(model.clone()),
+                None => Backend::Embedded(Classifier::from_safetensors(DIGITS_MLP_SAFETENSORS)?),
+            },
         };
         let policy = config
             .key_management

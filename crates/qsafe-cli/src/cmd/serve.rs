@@ -2,17 +2,21 @@
 //!
 //! `--dev` makes everything it needs: a self-signed certificate, an X-Wing OHTTP key, a
 //! response-signing key, and a client key pair that it authorises, all written to a dev
-//! directory, and prints the `qsafe infer` command that calls it.
+//! directory, and prints the `qsafe infer` command that calls it. The embedded model is
+//! loaded the way production loads it: its weights sealed to a model key and signed by a
+//! publisher key (`qsafe-dev/digits.qsealed`), opened only once the signature verified.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use qsafe_core::kem::DecapsulationKey;
 use qsafe_core::keys::{PrivateKey, PublicKey, codec};
 use qsafe_core::registry;
 use qsafe_core::sig::SigningKey;
 use qsafe_gateway::httpsig::Signer;
+use qsafe_gateway::model::{Classifier, DIGITS_MLP_SAFETENSORS, sealed};
 use qsafe_gateway::ohttp::{GatewayKey, Profile};
 use qsafe_gateway::server::upstream::{Upstream, UpstreamLimits};
 use qsafe_gateway::server::{GatewayConfig, GatewayKeys, KeyManagement, Server};
@@ -48,6 +52,43 @@ fn sample_input() -> Outcome<serde_json::Value> {
 
 fn write_pem(path: &Path, text: &str, sensitivity: Sensitivity) -> Outcome {
     write_output(path, text.as_bytes(), Content::Text, sensitivity, true)
+}
+
+/// Seals the committed weights to a fresh model key, signed by a fresh publisher key, writes
+/// the sealed file to `dir`, and loads it back through the verifying path.
+fn dev_sealed_model(dir: &Path) -> Outcome<(Classifier, String)> {
+    let model_key =
+        DecapsulationKey::generate(&registry::X_WING).map_err(|e| Failure::core("model key", e))?;
+    let recipient = PublicKey::Kem(
+        model_key
+            .encapsulation_key()
+            .map_err(|e| Failure::core("model key", e))?,
+    );
+    let publisher = SigningKey::generate(&registry::MLDSA65_ED25519_SHA512)
+        .map_err(|e| Failure::core("model publisher key", e))?;
+    let publisher_vk = publisher
+        .verifying_key()
+        .map_err(|e| Failure::core("model publisher key", e))?;
+    let file = sealed::seal(DIGITS_MLP_SAFETENSORS, &[recipient], &publisher)
+        .map_err(|e| gateway_failure("sealing the model", e))?;
+    let path = dir.join("digits.qsealed");
+    write_output(&path, &file, Content::Binary, Sensitivity::Public, true)?;
+    let read = std::fs::read(&path)
+        .map_err(|e| gateway_failure(&format!("reading {}", path.display()), e))?;
+    let model = sealed::open(&read, &model_key, &publisher_vk).map_err(|e| {
+        let code = if e.is_verification_failure() {
+            crate::failure::exit::CRYPTO
+        } else {
+            crate::failure::exit::ERROR
+        };
+        Failure::new(
+            code,
+            format!("loading {}: {e}", path.display()),
+            "the model is loaded only when sealed to this gateway and signed by its publisher",
+        )
+    })?;
+    let publisher_fp = client_keyid(&PublicKey::Sig(publisher_vk))?;
+    Ok((model, publisher_fp))
 }
 
 pub fn run(out: Out, args: ServeArgs) -> Outcome {
@@ -141,7 +182,15 @@ pub fn run(out: Out, args: ServeArgs) -> Outcome {
             "upstream {} (KServe V2 and OpenAI-compatible API)",
             up.url()
         ),
-        None => "embedded model `digits`".to_owned(),
+        None => {
+            let (model, publisher) = dev_sealed_model(dir)?;
+            config.model = Some(model);
+            format!(
+                "embedded model `digits` from {}/digits.qsealed (signature by {publisher} \
+                 verified)",
+                dir.display()
+            )
+        }
     };
     config.upstream = upstream;
 
