@@ -4,9 +4,11 @@
 //! verification (median of many runs) for every registry algorithm, next to the seed's
 //! "Computational Overhead Comparison"; [`sizes`] builds the "Memory and Storage Impact" table
 //! from real encodings; [`artifacts`] times sealing and model signing against age and
-//! OpenSSF `model_signing`. Progress goes through a callback, so the library draws nothing.
+//! OpenSSF `model_signing`; [`gateway`] loads the inference gateway (direct, PQ TLS only,
+//! full protection, overload). Progress goes through a callback, so the library draws nothing.
 
 pub mod artifacts;
+pub mod gateway;
 pub mod primitives;
 pub mod sizes;
 pub mod timing;

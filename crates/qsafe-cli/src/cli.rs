@@ -601,6 +601,19 @@ pub enum BenchWhat {
     /// Seal, open and model signing on a 4-file model and many small files, against age and
     /// OpenSSF model_signing in the same run.
     Artifacts(BenchArtifactsArgs),
+    /// The inference gateway under load on loopback: the model direct, behind PQ TLS only,
+    /// and with full protection (signed, OHTTP-encapsulated), plus a 10x overload.
+    Gateway(BenchGatewayArgs),
+}
+
+#[derive(Args)]
+pub struct BenchGatewayArgs {
+    /// Seconds measured per set-up (default 5, or 1 with --quick).
+    #[arg(long, value_name = "SECS")]
+    pub seconds: Option<u64>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub connections: usize,
 }
 
 #[derive(Args)]

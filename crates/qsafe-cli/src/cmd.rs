@@ -3,6 +3,7 @@
 mod algs;
 mod bench;
 mod bench_artifacts;
+mod bench_gateway;
 mod infer;
 mod kem;
 mod key;

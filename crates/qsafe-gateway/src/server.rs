@@ -46,7 +46,7 @@
 //! `ml-dsa-65`. The OHTTP layer has no pure ML-KEM profile yet, so its KEM stays X-Wing
 //! (hybrid) in both modes (see the report of issue 5; a pure ML-KEM HPKE profile is left).
 
-mod embedded;
+pub mod embedded;
 pub mod metrics;
 mod routes;
 pub mod upstream;

@@ -30,6 +30,7 @@ pub(super) fn machine() -> serde_json::Value {
 pub fn run(out: Out, args: BenchArgs) -> Outcome {
     match args.what {
         Some(BenchWhat::Artifacts(a)) => super::bench_artifacts::run(out, args.quick, a),
+        Some(BenchWhat::Gateway(g)) => super::bench_gateway::run(out, args.quick, g),
         Some(BenchWhat::Primitives) | None => primitives(out, args.quick),
     }
 }

@@ -24,7 +24,7 @@ struct InferInput {
 }
 
 /// The inner API: KServe V2 for the embedded digits model.
-pub(super) fn dispatch(model: &Classifier, req: &bhttp::Request) -> bhttp::Response {
+pub fn dispatch(model: &Classifier, req: &bhttp::Request) -> bhttp::Response {
     let path = req.path.split('?').next().unwrap_or("");
     let model_path = format!("/v2/models/{SERVED_NAME}");
     let infer_path = format!("{model_path}/infer");

@@ -69,6 +69,19 @@ struct Inner {
     tls_failures: u64,
 }
 
+/// One step's totals ([`Metrics::step_totals`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepTotal {
+    /// The step (`tls_handshake`, `verify`, `decapsulate`, `model`, `upstream`, ...).
+    pub step: &'static str,
+    /// Its label (TLS group, upstream API) or `""`.
+    pub label: &'static str,
+    /// Observations.
+    pub count: u64,
+    /// Their total duration in seconds.
+    pub seconds: f64,
+}
+
 /// Gateway metrics; shared behind an `Arc`.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -105,6 +118,20 @@ impl Metrics {
         }
         h.count += 1;
         h.sum += secs;
+    }
+
+    /// Count and total time of every step and label observed so far.
+    pub fn step_totals(&self) -> Vec<StepTotal> {
+        self.lock()
+            .steps
+            .iter()
+            .map(|((step, label), h)| StepTotal {
+                step: step.as_str(),
+                label,
+                count: h.count,
+                seconds: h.sum,
+            })
+            .collect()
     }
 
     /// The Prometheus text exposition.
