@@ -47,7 +47,7 @@ pub enum Command {
     /// Serve the Kubernetes KMS v2 plugin API on a unix socket with a store key.
     KmsPlugin(KmsPluginArgs),
     /// Run the inference gateway (post-quantum TLS, signed and encrypted requests).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Call a qsafe gateway: sign, encrypt, send, verify and decrypt one inference.
     Infer(InferArgs),
 }
@@ -74,6 +74,35 @@ pub struct ServeArgs {
     /// Seconds allowed for one upstream exchange.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub upstream_timeout: u64,
+    /// TLS certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "PEM", conflicts_with = "dev")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PEM", conflicts_with = "dev")]
+    pub tls_key: Option<PathBuf>,
+    /// Store key for OHTTP (x-wing, or mlkem1024-p384); its rotations are picked up live.
+    #[arg(long, value_name = "NAME", conflicts_with = "dev")]
+    pub ohttp_key: Option<String>,
+    /// Store key that signs responses (composite or pure ML-DSA); rotations picked up live.
+    #[arg(long, value_name = "NAME", conflicts_with = "dev")]
+    pub signing_key: Option<String>,
+    /// Directory of authorised client public keys (`*.pub`; key id = fingerprint).
+    #[arg(long, value_name = "DIR", conflicts_with = "dev")]
+    pub clients: Option<PathBuf>,
+    /// The embedded model: weights sealed to --model-key and signed by --model-publisher.
+    #[arg(long, value_name = "FILE", conflicts_with = "dev", requires_all = ["model_key", "model_publisher"])]
+    pub model: Option<PathBuf>,
+    /// Store key (KEM) the model is sealed to.
+    #[arg(long, value_name = "NAME", requires = "model")]
+    pub model_key: Option<String>,
+    /// The model publisher's public key; the model loads only if it signed the file.
+    #[arg(long, value_name = "PUB", requires = "model")]
+    pub model_publisher: Option<PathBuf>,
+    /// Seconds between looks at the key store for rotated keys.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub key_refresh: u64,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args)]

@@ -12,6 +12,7 @@ mod model;
 mod rewrap;
 mod seal;
 mod serve;
+mod serve_store;
 mod sign;
 mod store;
 
@@ -74,7 +75,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Bench(a) => bench::run(out, a),
         Command::Model(a) => model::run(out, a),
         Command::KmsPlugin(a) => kms::run(out, a),
-        Command::Serve(a) => serve::run(out, a),
+        Command::Serve(a) => serve::run(out, *a),
         Command::Infer(a) => infer::run(out, a),
     }
 }

@@ -49,6 +49,7 @@
 pub mod embedded;
 pub mod metrics;
 mod routes;
+pub mod store_keys;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -353,7 +354,8 @@ impl GatewayKeys {
         self.read().gateway.configs().next().is_some()
     }
 
-    fn decapsulate(&self, enc: &[u8]) -> ohttp::Result<(Vec<u8>, ohttp::ServerResponse)> {
+    /// Opens an encapsulated request with the published key it names (current or previous).
+    pub fn decapsulate(&self, enc: &[u8]) -> ohttp::Result<(Vec<u8>, ohttp::ServerResponse)> {
         self.read().gateway.decapsulate(enc)
     }
 

@@ -27,7 +27,7 @@ use crate::cli::ServeArgs;
 use crate::failure::{Failure, Outcome};
 use crate::io::{Content, Sensitivity, write_output};
 
-fn gateway_failure(context: &str, e: impl std::fmt::Display) -> Failure {
+pub(super) fn gateway_failure(context: &str, e: impl std::fmt::Display) -> Failure {
     Failure::error(format!("{context}: {e}"), "see the message above")
 }
 
@@ -91,13 +91,15 @@ fn dev_sealed_model(dir: &Path) -> Outcome<(Classifier, String)> {
     Ok((model, publisher_fp))
 }
 
-pub fn run(out: Out, args: ServeArgs) -> Outcome {
-    if !args.dev {
-        return Err(Failure::usage(
-            "only --dev is available so far: keys from the key store come next",
-            "run `qsafe serve --dev`",
-        ));
-    }
+/// What dev and production serving share: parsed from flags and the environment.
+pub(super) struct Common {
+    pub fallback: Fallback,
+    pub mode: KeyManagement,
+    pub listen: SocketAddr,
+    pub upstream: Option<Upstream>,
+}
+
+fn common(args: &ServeArgs) -> Outcome<Common> {
     let fallback = match &args.fallback {
         Some(v) => v.parse::<Fallback>(),
         None => Fallback::from_env().map(|f| f.unwrap_or(Fallback::Disabled)),
@@ -112,7 +114,6 @@ pub fn run(out: Out, args: ServeArgs) -> Outcome {
             "e.g. 127.0.0.1:8443",
         )
     })?;
-
     let upstream = match &args.upstream {
         Some(url) => {
             let limits = UpstreamLimits {
@@ -128,6 +129,33 @@ pub fn run(out: Out, args: ServeArgs) -> Outcome {
         }
         None => None,
     };
+    Ok(Common {
+        fallback,
+        mode,
+        listen,
+        upstream,
+    })
+}
+
+pub fn run(out: Out, args: ServeArgs) -> Outcome {
+    let Common {
+        fallback,
+        mode,
+        listen,
+        upstream,
+    } = common(&args)?;
+    if !args.dev {
+        return super::serve_store::run(
+            out,
+            &args,
+            Common {
+                fallback,
+                mode,
+                listen,
+                upstream,
+            },
+        );
+    }
 
     // Throw-away identity, keys and a client the gateway trusts.
     let dir = &args.dev_dir;

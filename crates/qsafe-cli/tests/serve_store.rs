@@ -1,0 +1,238 @@
+//! `qsafe serve` on its real identity: TLS from PEM files, OHTTP and response-signing keys
+//! from the key store, authorised clients from a directory, and the embedded model from a file
+//! sealed with `qsafe seal` and signed by its publisher. A `qsafe key rotate` in another
+//! process is picked up without a restart: responses are then signed by the new version, and
+//! a client pinning the old one refuses them (exit 3).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+const PASS: &str = "gateway store passphrase";
+
+struct Gateway(Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn qsafe(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("qsafe").unwrap();
+    c.current_dir(dir)
+        .env("QSAFE_PASSPHRASE", PASS)
+        .env("QSAFE_STORE", dir.join("store"))
+        .env_remove("FALLBACK_CRYPTO")
+        .env_remove("PQC_KEY_MANAGEMENT");
+    c
+}
+
+fn ok(dir: &Path, args: &[&str]) {
+    let out = qsafe(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "qsafe {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn serve_from_the_key_store_and_pick_up_a_rotation() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(p, &["key", "init"]);
+    ok(p, &["key", "create", "gw-ohttp", "--alg", "x-wing"]);
+    ok(
+        p,
+        &[
+            "key",
+            "create",
+            "gw-sign",
+            "--alg",
+            "mldsa65-ed25519-sha512",
+        ],
+    );
+    ok(p, &["key", "create", "model", "--alg", "x-wing"]);
+    ok(
+        p,
+        &[
+            "key",
+            "export",
+            "gw-sign",
+            "--public",
+            "-o",
+            "gateway-v1.pub",
+        ],
+    );
+
+    // TLS identity, one authorised client, and the model sealed by its publisher.
+    let cert =
+        qsafe_tls::dev_certificate(qsafe_tls::Suite::Default, qsafe_tls::DEV_HOSTNAMES).unwrap();
+    std::fs::write(p.join("cert.pem"), cert.cert_pem()).unwrap();
+    std::fs::write(p.join("key.pem"), cert.key_pem()).unwrap();
+    std::fs::create_dir(p.join("clients")).unwrap();
+    ok(
+        p,
+        &[
+            "key",
+            "gen",
+            "--alg",
+            "mldsa65-ed25519-sha512",
+            "-o",
+            "client",
+        ],
+    );
+    std::fs::copy(p.join("client.pub"), p.join("clients/client.pub")).unwrap();
+    ok(
+        p,
+        &[
+            "key",
+            "gen",
+            "--alg",
+            "mldsa65-ed25519-sha512",
+            "-o",
+            "publisher",
+        ],
+    );
+    std::fs::write(
+        p.join("digits.safetensors"),
+        qsafe_gateway::model::DIGITS_MLP_SAFETENSORS,
+    )
+    .unwrap();
+    ok(
+        p,
+        &["key", "export", "model", "--public", "-o", "model.pub"],
+    );
+    ok(
+        p,
+        &[
+            "seal",
+            "-r",
+            "model.pub",
+            "--sign-with",
+            "publisher",
+            "-o",
+            "digits.qsealed",
+            "digits.safetensors",
+        ],
+    );
+    let image: Vec<String> = (0..64).map(|i| ((i * 7) % 17).to_string()).collect();
+    std::fs::write(
+        p.join("input.json"),
+        format!(
+            r#"{{"inputs": [{{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [{}]}}]}}"#,
+            image.join(",")
+        ),
+    )
+    .unwrap();
+
+    let mut serve = qsafe(p);
+    serve
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+            "--ohttp-key",
+            "gw-ohttp",
+            "--signing-key",
+            "gw-sign",
+            "--clients",
+            "clients",
+            "--model",
+            "digits.qsealed",
+            "--model-key",
+            "model",
+            "--model-publisher",
+            "publisher.pub",
+            "--key-refresh",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut gateway = Gateway(serve.spawn().unwrap());
+    let line = BufReader::new(gateway.0.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("qsafe gateway on https://"))
+        .expect("the gateway says where it listens");
+    assert!(line.contains("gw-ohttp v1 (key id 1)"), "{line}");
+    let url = line
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+
+    let infer = |pinned: &str| {
+        qsafe(p)
+            .args([
+                "infer",
+                "--gateway",
+                &url,
+                "--key",
+                "client",
+                "--gateway-key",
+                pinned,
+                "--ca",
+                "cert.pem",
+                "--model",
+                "digits",
+                "--input",
+                "input.json",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = infer("gateway-v1.pub");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("prediction: ["));
+
+    // Rotate both keys from another process; the running gateway follows within seconds.
+    ok(p, &["key", "rotate", "gw-ohttp"]);
+    ok(p, &["key", "rotate", "gw-sign"]);
+    ok(
+        p,
+        &[
+            "key",
+            "export",
+            "gw-sign",
+            "--public",
+            "-o",
+            "gateway-v2.pub",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = infer("gateway-v2.pub");
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rotation not picked up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // The old pinned key no longer verifies the gateway's answers.
+    assert_eq!(infer("gateway-v1.pub").status.code(), Some(3));
+}
