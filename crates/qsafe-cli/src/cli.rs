@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// The model publisher's public key; the model loads only if it signed the file.
     #[arg(long, value_name = "PUB", requires = "model")]
     pub model_publisher: Option<PathBuf>,
+    /// Replay-cache size: at least peak signed requests per second x 121 (the default carries
+    /// about 830 per second sustained); past it requests get 503 replay_cache_full.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub replay_cache_entries: usize,
     /// Seconds between looks at the key store for rotated keys.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub key_refresh: u64,

@@ -73,6 +73,7 @@ use tokio::task::JoinSet;
 use crate::httpsig::{self, Policy, Signer, Verifier, alg::Source};
 use crate::model::{Classifier, DIGITS_MLP_SAFETENSORS};
 use crate::ohttp::{self, Gateway, GatewayKey, Profile, bhttp};
+use crate::replay::{NonceCache, NonceCacheConfig};
 use metrics::{Metrics, Step};
 use upstream::Upstream;
 
@@ -192,6 +193,11 @@ pub struct GatewayConfig {
     pub drain_timeout: Duration,
     /// Accepted clock skew of request signatures (`created`), seconds; default 60.
     pub signature_window_secs: i64,
+    /// Live entries of the replay (nonce) cache; past it new signed requests get 503
+    /// `replay_cache_full`. An entry lives `2 × window + 1` seconds, so size it as at least
+    /// peak signed requests per second × that: the default, 100 000, carries about 830 per
+    /// second sustained with the default window.
+    pub replay_cache_entries: usize,
     /// Refuse requests without a valid RFC 9421 signature (default true).
     pub require_signature: bool,
     /// Serve the inner API only through OHTTP (default true).
@@ -217,6 +223,7 @@ impl fmt::Debug for GatewayConfig {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("signature_window_secs", &self.signature_window_secs)
+            .field("replay_cache_entries", &self.replay_cache_entries)
             .field("require_signature", &self.require_signature)
             .field("require_encryption", &self.require_encryption)
             .field("key_management", &self.key_management)
@@ -245,6 +252,7 @@ impl GatewayConfig {
             max_concurrent_requests: 256,
             drain_timeout: Duration::from_secs(10),
             signature_window_secs: httpsig::DEFAULT_WINDOW_SECS,
+            replay_cache_entries: 100_000,
             require_signature: true,
             require_encryption: true,
             key_management: KeyManagement::default(),
@@ -440,7 +448,10 @@ impl Server {
         let policy = config
             .key_management
             .request_policy(config.signature_window_secs);
-        let verifier = Verifier::new(Arc::new(config.client_keys.clone()), policy);
+        let mut nonces = NonceCacheConfig::for_window(config.signature_window_secs);
+        nonces.max_entries = config.replay_cache_entries.max(1);
+        let verifier = Verifier::new(Arc::new(config.client_keys.clone()), policy)
+            .with_nonce_cache(Arc::new(NonceCache::new(nonces)));
         let in_flight = Arc::new(Semaphore::new(config.max_concurrent_requests));
         Ok(Server {
             listener,

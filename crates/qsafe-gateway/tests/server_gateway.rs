@@ -538,3 +538,21 @@ async fn server_unsigned_request_is_401_signature_missing() {
     assert_eq!(r.error_code().as_deref(), Some("signature_missing"));
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_full_replay_cache_sheds_with_503() {
+    let h = Harness::start(|c| c.replay_cache_entries = 2).await;
+    let client = h.client();
+    let body = infer_body(&digits_input(1));
+    for _ in 0..2 {
+        let r = client.infer("digits", &body).await.unwrap();
+        assert_eq!(r.status, 200);
+    }
+    match client.infer("digits", &body).await {
+        Err(ClientError::Refused { status, code }) => {
+            assert_eq!((status, code.as_str()), (503, "replay_cache_full"));
+        }
+        other => panic!("expected 503 replay_cache_full, got {other:?}"),
+    }
+    h.shutdown().await;
+}

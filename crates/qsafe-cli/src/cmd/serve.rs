@@ -204,6 +204,7 @@ pub fn run(out: Out, args: ServeArgs) -> Outcome {
 
     let mut config = GatewayConfig::new(listen, fallback, cert.cert_chain(), cert.private_key());
     config.key_management = mode;
+    config.replay_cache_entries = args.replay_cache_entries;
     config.client_keys = HashMap::from([(keyid, client_verifying)]);
     let serves = match &upstream {
         Some(up) => format!(

@@ -150,6 +150,7 @@ pub(super) fn run(out: Out, args: &ServeArgs, common: Common) -> Outcome {
 
     let mut config = GatewayConfig::new(common.listen, common.fallback, cert_chain, private_key);
     config.key_management = common.mode;
+    config.replay_cache_entries = args.replay_cache_entries;
     config.client_keys = client_keys;
     let serves = match &common.upstream {
         Some(up) => format!("upstream {}", up.url()),
