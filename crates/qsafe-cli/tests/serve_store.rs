@@ -137,6 +137,37 @@ fn serve_from_the_key_store_and_pick_up_a_rotation() {
     )
     .unwrap();
 
+    // A model sealed to another key, or signed by someone else: exit 3 before listening.
+    for (model_key, publisher) in [("gw-ohttp", "publisher.pub"), ("model", "client.pub")] {
+        let out = qsafe(p)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "cert.pem",
+                "--tls-key",
+                "key.pem",
+                "--ohttp-key",
+                "gw-ohttp",
+                "--signing-key",
+                "gw-sign",
+                "--clients",
+                "clients",
+                "--model",
+                "digits.qsealed",
+                "--model-key",
+                model_key,
+                "--model-publisher",
+                publisher,
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{model_key} {publisher}: {err}");
+        assert!(err.contains("digits.qsealed"), "{err}");
+    }
+
     let mut serve = qsafe(p);
     serve
         .args([

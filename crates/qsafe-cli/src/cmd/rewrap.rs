@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::{Out, load_private, load_public};
 use crate::cli::RewrapArgs;
-use crate::failure::{Failure, Outcome, exit};
+use crate::failure::{Failure, Outcome};
 use crate::io::{AtomicFile, Sensitivity, print_json, read_failure};
 
 pub fn run(out: Out, args: RewrapArgs) -> Outcome {
@@ -128,32 +128,9 @@ type StoredKeys = (DecapsulationKey, Vec<PublicKey>, Option<(u32, u32)>);
 
 fn stored_keys(args: &RewrapArgs, name: &str, header: &Header) -> Outcome<StoredKeys> {
     let store = super::store::open(&args.store)?;
-    let key = store
-        .show(name)
-        .map_err(|e| super::store::fail(&format!("reading key {name}"), e))?;
-    let sealed_to = header.recipient_fingerprints();
-    let from = key
-        .versions
-        .iter()
-        .rev()
-        .find(|v| sealed_to.contains(&v.fingerprint))
-        .map(|v| v.version)
-        .ok_or_else(|| {
-            Failure::new(
-                exit::CRYPTO,
-                format!(
-                    "no version of key {name} is a recipient of {}; it is sealed to: {}",
-                    args.input.display(),
-                    sealed_to.join(", ")
-                ),
-                "`qsafe key show NAME` lists the versions' fingerprints",
-            )
-        })?;
+    let (dk, from) = super::store::recipient_version(&store, name, header, &args.input)?;
     let active = store
         .public_key(name, None)
         .map_err(|e| super::store::fail(&format!("reading key {name}"), e))?;
-    let dk = store
-        .decapsulation_key(name, from)
-        .map_err(|e| super::store::fail(&format!("unlocking {name} version {from}"), e))?;
     Ok((dk, vec![active.key], Some((active.version, from))))
 }

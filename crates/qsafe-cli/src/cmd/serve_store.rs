@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use qsafe_artifact::container::Header;
 use qsafe_core::keys::PublicKey;
 use qsafe_core::sig::VerifyingKey;
 use qsafe_gateway::model::{Classifier, sealed};
@@ -18,7 +19,7 @@ use qsafe_gateway::server::{GatewayConfig, Server};
 
 use super::Out;
 use super::serve::{Common, client_keyid, gateway_failure};
-use super::store::{Store, fail, open};
+use super::store::{Store, open, recipient_version};
 use crate::cli::ServeArgs;
 use crate::failure::{Failure, Outcome, exit};
 
@@ -65,7 +66,7 @@ fn client_keys(dir: &Path) -> Outcome<HashMap<String, VerifyingKey>> {
     Ok(keys)
 }
 
-/// Opens the sealed model with whichever version of `key_name` it is sealed to.
+/// Opens the sealed model with the version of `key_name` it is sealed to.
 fn sealed_model(
     store: &Store,
     path: &Path,
@@ -83,28 +84,26 @@ fn sealed_model(
     };
     let file = std::fs::read(path)
         .map_err(|e| gateway_failure(&format!("reading {}", path.display()), e))?;
-    let key = store
-        .show(key_name)
-        .map_err(|e| fail(&format!("reading key {key_name}"), e))?;
-    let mut last = None;
-    for v in key.versions.iter().rev() {
-        let Ok(dk) = store.decapsulation_key(key_name, v.version) else {
-            continue;
+    let header = Header::read(&mut file.as_slice()).map_err(|e| {
+        Failure::new(
+            exit::CRYPTO,
+            format!("loading {}: {e}", path.display()),
+            "--model takes a file written by `qsafe seal`",
+        )
+    })?;
+    let (dk, _) = recipient_version(store, key_name, &header, path)?;
+    sealed::open(&file, &dk, &publisher).map_err(|e| {
+        let code = if e.is_verification_failure() {
+            exit::CRYPTO
+        } else {
+            exit::ERROR
         };
-        match sealed::open(&file, &dk, &publisher) {
-            Ok(model) => return Ok(model),
-            Err(e) => last = Some(e),
-        }
-    }
-    let why = last.map_or_else(
-        || format!("no usable version of `{key_name}`"),
-        |e| e.to_string(),
-    );
-    Err(Failure::new(
-        exit::CRYPTO,
-        format!("loading {}: {why}", path.display()),
-        "the model loads only when sealed to --model-key and signed by --model-publisher",
-    ))
+        Failure::new(
+            code,
+            format!("loading {}: {e}", path.display()),
+            "the model loads only when sealed to --model-key and signed by --model-publisher",
+        )
+    })
 }
 
 pub(super) fn run(out: Out, args: &ServeArgs, common: Common) -> Outcome {

@@ -198,6 +198,41 @@ pub(super) fn open(args: &StoreArgs) -> Outcome<Store> {
     store.map_err(|e| fail(&format!("opening the key store at {location}"), e))
 }
 
+/// The version of store key `name` that the sealed file `file` (with `header`) is sealed to,
+/// unlocked (refused below `min_decryption_version`, retired or destroyed).
+pub(super) fn recipient_version(
+    store: &Store,
+    name: &str,
+    header: &qsafe_artifact::container::Header,
+    file: &std::path::Path,
+) -> Outcome<(qsafe_core::kem::DecapsulationKey, u32)> {
+    let key = store
+        .show(name)
+        .map_err(|e| fail(&format!("reading key {name}"), e))?;
+    let sealed_to = header.recipient_fingerprints();
+    let version = key
+        .versions
+        .iter()
+        .rev()
+        .find(|v| sealed_to.contains(&v.fingerprint))
+        .map(|v| v.version)
+        .ok_or_else(|| {
+            Failure::new(
+                exit::CRYPTO,
+                format!(
+                    "no version of key {name} is a recipient of {}; it is sealed to: {}",
+                    file.display(),
+                    sealed_to.join(", ")
+                ),
+                "`qsafe key show NAME` lists the versions' fingerprints",
+            )
+        })?;
+    let dk = store
+        .decapsulation_key(name, version)
+        .map_err(|e| fail(&format!("unlocking {name} version {version}"), e))?;
+    Ok((dk, version))
+}
+
 fn key_json(key: &Key) -> Value {
     json!({
         "name": key.name.as_str(),
