@@ -86,15 +86,36 @@ pub struct ServeArgs {
     /// Store key that signs responses (composite or pure ML-DSA); rotations picked up live.
     #[arg(long, value_name = "NAME", conflicts_with = "dev")]
     pub signing_key: Option<String>,
+    /// The OHTTP key from a mounted Kubernetes Secret (`qsafe key export --k8s-secret`): the
+    /// mount directory or its key-bundle.json, unlocked with the store passphrase; an updated
+    /// Secret is picked up live.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["dev", "ohttp_key"], requires = "signing_key_bundle")]
+    pub ohttp_key_bundle: Option<PathBuf>,
+    /// The response-signing key from a mounted Kubernetes Secret (as --ohttp-key-bundle).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["dev", "signing_key"], requires = "ohttp_key_bundle")]
+    pub signing_key_bundle: Option<PathBuf>,
     /// Directory of authorised client public keys (`*.pub`; key id = fingerprint).
     #[arg(long, value_name = "DIR", conflicts_with = "dev")]
     pub clients: Option<PathBuf>,
     /// The embedded model: weights sealed to --model-key and signed by --model-publisher.
-    #[arg(long, value_name = "FILE", conflicts_with = "dev", requires_all = ["model_key", "model_publisher"])]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "dev",
+        requires = "model_publisher"
+    )]
     pub model: Option<PathBuf>,
     /// Store key (KEM) the model is sealed to.
     #[arg(long, value_name = "NAME", requires = "model")]
     pub model_key: Option<String>,
+    /// The model's key from a mounted Kubernetes Secret instead of the store.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "model",
+        conflicts_with = "model_key"
+    )]
+    pub model_key_bundle: Option<PathBuf>,
     /// The model publisher's public key; the model loads only if it signed the file.
     #[arg(long, value_name = "PUB", requires = "model")]
     pub model_publisher: Option<PathBuf>,
@@ -102,7 +123,7 @@ pub struct ServeArgs {
     /// about 830 per second sustained); past it requests get 503 replay_cache_full.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub replay_cache_entries: usize,
-    /// Seconds between looks at the key store for rotated keys.
+    /// Seconds between looks at the key store (or the mounted Secrets) for rotated keys.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub key_refresh: u64,
     #[command(flatten)]

@@ -1,8 +1,9 @@
 //! `qsafe serve` on its real identity: TLS from PEM files, OHTTP and response-signing keys
-//! from the key store, authorised clients from a directory, and the embedded model from a file
-//! sealed with `qsafe seal` and signed by its publisher. A `qsafe key rotate` in another
-//! process is picked up without a restart: responses are then signed by the new version, and
-//! a client pinning the old one refuses them (exit 3).
+//! from the key store or from mounted Kubernetes Secrets, authorised clients from a directory,
+//! and the embedded model from a file sealed with `qsafe seal` and signed by its publisher. A
+//! `qsafe key rotate` in another process (or an updated Secret) is picked up without a
+//! restart: responses are then signed by the new version, and a client pinning the old one
+//! refuses them (exit 3).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
+use base64::Engine as _;
 
 const PASS: &str = "gateway store passphrase";
 
@@ -47,10 +49,9 @@ fn ok(dir: &Path, args: &[&str]) {
     );
 }
 
-#[test]
-fn serve_from_the_key_store_and_pick_up_a_rotation() {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path();
+/// Store keys, a TLS identity, one authorised client, the model sealed to store key `model`
+/// by `publisher`, and an input image.
+fn setup(p: &Path) {
     ok(p, &["key", "init"]);
     ok(p, &["key", "create", "gw-ohttp", "--alg", "x-wing"]);
     ok(
@@ -75,8 +76,6 @@ fn serve_from_the_key_store_and_pick_up_a_rotation() {
             "gateway-v1.pub",
         ],
     );
-
-    // TLS identity, one authorised client, and the model sealed by its publisher.
     let cert =
         qsafe_tls::dev_certificate(qsafe_tls::Suite::Default, qsafe_tls::DEV_HOSTNAMES).unwrap();
     std::fs::write(p.join("cert.pem"), cert.cert_pem()).unwrap();
@@ -136,100 +135,71 @@ fn serve_from_the_key_store_and_pick_up_a_rotation() {
         ),
     )
     .unwrap();
+}
 
-    // A model sealed to another key, or signed by someone else: exit 3 before listening.
-    for (model_key, publisher) in [("gw-ohttp", "publisher.pub"), ("model", "client.pub")] {
-        let out = qsafe(p)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--tls-cert",
-                "cert.pem",
-                "--tls-key",
-                "key.pem",
-                "--ohttp-key",
-                "gw-ohttp",
-                "--signing-key",
-                "gw-sign",
-                "--clients",
-                "clients",
-                "--model",
-                "digits.qsealed",
-                "--model-key",
-                model_key,
-                "--model-publisher",
-                publisher,
-            ])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{model_key} {publisher}: {err}");
-        assert!(err.contains("digits.qsealed"), "{err}");
-    }
+/// `qsafe serve` with the TLS identity, the clients and the sealed model, plus `keys`.
+fn serve_command(p: &Path, keys: &[&str]) -> Command {
+    let mut c = qsafe(p);
+    c.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "cert.pem",
+        "--tls-key",
+        "key.pem",
+        "--clients",
+        "clients",
+        "--model",
+        "digits.qsealed",
+    ])
+    .args(keys);
+    c
+}
 
-    let mut serve = qsafe(p);
-    serve
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            "cert.pem",
-            "--tls-key",
-            "key.pem",
-            "--ohttp-key",
-            "gw-ohttp",
-            "--signing-key",
-            "gw-sign",
-            "--clients",
-            "clients",
-            "--model",
-            "digits.qsealed",
-            "--model-key",
-            "model",
-            "--model-publisher",
-            "publisher.pub",
-            "--key-refresh",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+/// Starts the gateway; returns it, its URL and its banner.
+fn start(mut serve: Command) -> (Gateway, String, String) {
+    serve.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut gateway = Gateway(serve.spawn().unwrap());
     let line = BufReader::new(gateway.0.stdout.take().unwrap())
         .lines()
         .map(Result::unwrap)
         .find(|l| l.starts_with("qsafe gateway on https://"))
         .expect("the gateway says where it listens");
-    assert!(line.contains("gw-ohttp v1 (key id 1)"), "{line}");
     let url = line
         .split_whitespace()
         .nth(3)
         .unwrap()
         .trim_end_matches(':')
         .to_owned();
+    (gateway, url, line)
+}
 
-    let infer = |pinned: &str| {
-        qsafe(p)
-            .args([
-                "infer",
-                "--gateway",
-                &url,
-                "--key",
-                "client",
-                "--gateway-key",
-                pinned,
-                "--ca",
-                "cert.pem",
-                "--model",
-                "digits",
-                "--input",
-                "input.json",
-            ])
-            .output()
-            .unwrap()
-    };
-    let out = infer("gateway-v1.pub");
+fn infer(p: &Path, url: &str, pinned: &str) -> std::process::Output {
+    qsafe(p)
+        .args([
+            "infer",
+            "--gateway",
+            url,
+            "--key",
+            "client",
+            "--gateway-key",
+            pinned,
+            "--ca",
+            "cert.pem",
+            "--model",
+            "digits",
+            "--input",
+            "input.json",
+        ])
+        .output()
+        .unwrap()
+}
+
+/// Rotates both gateway keys in the store and waits until the gateway answers under the new
+/// signing key; the old pinned key is then refused.
+fn rotate_and_follow(p: &Path, url: &str, remount: impl Fn()) {
+    let out = infer(p, url, "gateway-v1.pub");
     assert!(
         out.status.success(),
         "{}",
@@ -237,7 +207,6 @@ fn serve_from_the_key_store_and_pick_up_a_rotation() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("prediction: ["));
 
-    // Rotate both keys from another process; the running gateway follows within seconds.
     ok(p, &["key", "rotate", "gw-ohttp"]);
     ok(p, &["key", "rotate", "gw-sign"]);
     ok(
@@ -251,9 +220,10 @@ fn serve_from_the_key_store_and_pick_up_a_rotation() {
             "gateway-v2.pub",
         ],
     );
+    remount();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = infer("gateway-v2.pub");
+        let out = infer(p, url, "gateway-v2.pub");
         if out.status.success() {
             break;
         }
@@ -265,5 +235,124 @@ fn serve_from_the_key_store_and_pick_up_a_rotation() {
         std::thread::sleep(Duration::from_millis(300));
     }
     // The old pinned key no longer verifies the gateway's answers.
-    assert_eq!(infer("gateway-v1.pub").status.code(), Some(3));
+    assert_eq!(infer(p, url, "gateway-v1.pub").status.code(), Some(3));
+}
+
+#[test]
+fn serve_from_the_key_store_and_pick_up_a_rotation() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    setup(p);
+
+    // A model sealed to another key, or signed by someone else: exit 3 before listening.
+    for (model_key, publisher) in [("gw-ohttp", "publisher.pub"), ("model", "client.pub")] {
+        let out = serve_command(
+            p,
+            &[
+                "--ohttp-key",
+                "gw-ohttp",
+                "--signing-key",
+                "gw-sign",
+                "--model-key",
+                model_key,
+                "--model-publisher",
+                publisher,
+            ],
+        )
+        .output()
+        .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{model_key} {publisher}: {err}");
+        assert!(err.contains("digits.qsealed"), "{err}");
+    }
+
+    let (_gateway, url, banner) = start(serve_command(
+        p,
+        &[
+            "--ohttp-key",
+            "gw-ohttp",
+            "--signing-key",
+            "gw-sign",
+            "--model-key",
+            "model",
+            "--model-publisher",
+            "publisher.pub",
+            "--key-refresh",
+            "1",
+        ],
+    ));
+    assert!(banner.contains("gw-ohttp v1 (key id 1)"), "{banner}");
+    rotate_and_follow(p, &url, || {});
+}
+
+/// Mounts key `name`'s active version as the kubelet would: the Secret from `qsafe key export
+/// --k8s-secret`, its `key-bundle.json` decoded into `secrets/NAME/`, replaced atomically.
+fn mount_secret(p: &Path, name: &str) {
+    let out = qsafe(p)
+        .args(["key", "export", name, "--k8s-secret"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = String::from_utf8(out.stdout).unwrap();
+    let encoded = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("  key-bundle.json: "))
+        .unwrap();
+    let bundle = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let dir = p.join("secrets").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(".tmp"), bundle).unwrap();
+    std::fs::rename(dir.join(".tmp"), dir.join("key-bundle.json")).unwrap();
+}
+
+#[test]
+fn serve_from_mounted_kubernetes_secrets_and_follow_a_new_secret() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    setup(p);
+    for name in ["gw-ohttp", "gw-sign", "model"] {
+        mount_secret(p, name);
+    }
+    std::fs::write(p.join("secrets/passphrase"), PASS).unwrap();
+    // The gateway sees the Secrets only: no store, no passphrase variable.
+    let mounted = |c: &mut Command| {
+        c.env_remove("QSAFE_STORE").env_remove("QSAFE_PASSPHRASE");
+    };
+    let keys = [
+        "--ohttp-key-bundle",
+        "secrets/gw-ohttp",
+        "--signing-key-bundle",
+        "secrets/gw-sign/key-bundle.json",
+        "--model-key-bundle",
+        "secrets/model",
+        "--model-publisher",
+        "publisher.pub",
+        "--key-refresh",
+        "1",
+    ];
+
+    // Without the passphrase the bundles do not unlock: a usage-level error, not a hang.
+    let mut c = serve_command(p, &keys);
+    mounted(&mut c);
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("passphrase"), "{err}");
+
+    let mut c = serve_command(p, &keys);
+    mounted(&mut c);
+    c.args(["--passphrase-file", "secrets/passphrase"]);
+    let (_gateway, url, banner) = start(c);
+    assert!(banner.contains("gw-ohttp v1 (key id 1)"), "{banner}");
+    assert!(banner.contains("mounted Secrets"), "{banner}");
+    rotate_and_follow(p, &url, || {
+        mount_secret(p, "gw-ohttp");
+        mount_secret(p, "gw-sign");
+    });
 }

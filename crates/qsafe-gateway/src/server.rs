@@ -47,9 +47,9 @@
 //! (hybrid) in both modes (see the report of issue 5; a pure ML-KEM HPKE profile is left).
 
 pub mod embedded;
+pub mod managed_keys;
 pub mod metrics;
 mod routes;
-pub mod store_keys;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -337,6 +337,15 @@ impl GatewayKeys {
         }
         set.current = new_id;
         Ok(())
+    }
+
+    /// Drops the replaced OHTTP key (no longer published, no longer decapsulating); returns
+    /// its key id.
+    pub fn drop_previous_ohttp_key(&self) -> Option<u8> {
+        let mut set = self.write();
+        let old = set.previous.take()?;
+        set.gateway.remove_key(old);
+        Some(old)
     }
 
     /// Replaces the response-signing key.

@@ -123,6 +123,24 @@ fn passphrase(args: &StoreArgs, confirm: bool) -> Outcome<Passphrase> {
     })
 }
 
+/// The store passphrase for unlocking mounted key bundles in a service: `--passphrase-file`,
+/// else the variable if set, else none (a bundle that needs one then says so); never a prompt.
+pub(super) fn service_passphrase(args: &StoreArgs) -> Outcome<Option<Passphrase>> {
+    let result = match &args.passphrase_file {
+        Some(path) => Passphrase::from_file(path),
+        None if std::env::var_os(&args.passphrase_env).is_some() => {
+            Passphrase::from_env(&args.passphrase_env)
+        }
+        None => return Ok(None),
+    };
+    result.map(Some).map_err(|e| {
+        Failure::usage(
+            format!("no passphrase: {e}"),
+            "mount the passphrase Secret and pass --passphrase-file FILE (or set QSAFE_PASSPHRASE)",
+        )
+    })
+}
+
 fn can_prompt() -> bool {
     use std::io::IsTerminal;
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
