@@ -46,6 +46,7 @@
 //! `ml-dsa-65`. The OHTTP layer has no pure ML-KEM profile yet, so its KEM stays X-Wing
 //! (hybrid) in both modes (see the report of issue 5; a pure ML-KEM HPKE profile is left).
 
+mod crypto_pool;
 pub mod embedded;
 pub mod managed_keys;
 pub mod metrics;
@@ -74,6 +75,7 @@ use crate::httpsig::{self, Policy, Signer, Verifier, alg::Source};
 use crate::model::{Classifier, DIGITS_MLP_SAFETENSORS};
 use crate::ohttp::{self, Gateway, GatewayKey, Profile, bhttp};
 use crate::replay::{NonceCache, NonceCacheConfig};
+use crypto_pool::CryptoPool;
 use metrics::{Metrics, Step};
 use upstream::Upstream;
 
@@ -92,6 +94,9 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The crypto threads could not be started.
+    #[error("starting the crypto threads: {0}")]
+    Threads(std::io::Error),
     /// The TLS configuration could not be built.
     #[error(transparent)]
     Tls(#[from] qsafe_tls::Error),
@@ -189,6 +194,11 @@ pub struct GatewayConfig {
     pub header_read_timeout: Duration,
     /// Requests processed at once (503 with `Retry-After` beyond); default 256.
     pub max_concurrent_requests: usize,
+    /// Threads for the CPU-bound crypto steps; default: the available cores.
+    pub crypto_threads: usize,
+    /// Crypto jobs allowed to wait for a thread (503 `overloaded` beyond); default 64, about
+    /// 10 ms of queueing on two cores at ~0.3 ms a job.
+    pub crypto_queue: usize,
     /// Time allowed to drain in-flight requests at shutdown; default 10 s.
     pub drain_timeout: Duration,
     /// Accepted clock skew of request signatures (`created`), seconds; default 60.
@@ -222,6 +232,8 @@ impl fmt::Debug for GatewayConfig {
             .field("body_limit", &self.body_limit)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("crypto_threads", &self.crypto_threads)
+            .field("crypto_queue", &self.crypto_queue)
             .field("signature_window_secs", &self.signature_window_secs)
             .field("replay_cache_entries", &self.replay_cache_entries)
             .field("require_signature", &self.require_signature)
@@ -250,6 +262,8 @@ impl GatewayConfig {
             body_limit: 1 << 20,
             header_read_timeout: Duration::from_secs(10),
             max_concurrent_requests: 256,
+            crypto_threads: std::thread::available_parallelism().map_or(2, usize::from),
+            crypto_queue: 64,
             drain_timeout: Duration::from_secs(10),
             signature_window_secs: httpsig::DEFAULT_WINDOW_SECS,
             replay_cache_entries: 100_000,
@@ -415,6 +429,7 @@ struct State {
     verifier: Verifier,
     metrics: Arc<Metrics>,
     in_flight: Arc<Semaphore>,
+    crypto: CryptoPool,
 }
 
 impl fmt::Debug for State {
@@ -462,6 +477,8 @@ impl Server {
         let verifier = Verifier::new(Arc::new(config.client_keys.clone()), policy)
             .with_nonce_cache(Arc::new(NonceCache::new(nonces)));
         let in_flight = Arc::new(Semaphore::new(config.max_concurrent_requests));
+        let crypto =
+            CryptoPool::new(config.crypto_threads, config.crypto_queue).map_err(Error::Threads)?;
         Ok(Server {
             listener,
             acceptor,
@@ -472,6 +489,7 @@ impl Server {
                 verifier,
                 metrics: Arc::new(Metrics::default()),
                 in_flight,
+                crypto,
             }),
         })
     }

@@ -556,3 +556,42 @@ async fn server_full_replay_cache_sheds_with_503() {
     }
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_full_crypto_queue_sheds_with_503_and_serves_the_rest() {
+    // One crypto thread and one waiting slot: a burst cannot all be admitted.
+    let h = Harness::start(|c| {
+        c.crypto_threads = 1;
+        c.crypto_queue = 1;
+    })
+    .await;
+    let client = Arc::new(h.client());
+    let body = Arc::new(infer_body(&digits_input(1)));
+    let (mut served, mut shed) = (0, 0);
+    for _round in 0..20 {
+        let burst: Vec<_> = (0..32)
+            .map(|_| {
+                let (client, body) = (Arc::clone(&client), Arc::clone(&body));
+                tokio::spawn(async move { client.infer("digits", &body).await })
+            })
+            .collect();
+        for task in burst {
+            match task.await.unwrap() {
+                Ok(r) => {
+                    assert_eq!(r.status, 200);
+                    served += 1;
+                }
+                Err(ClientError::Refused { status, code }) => {
+                    assert_eq!((status, code.as_str()), (503, "overloaded"));
+                    shed += 1;
+                }
+                Err(other) => panic!("only verified answers or clean 503s: {other:?}"),
+            }
+        }
+        if shed > 0 && served > 0 {
+            break;
+        }
+    }
+    assert!(served > 0 && shed > 0, "served {served}, shed {shed}");
+    h.shutdown().await;
+}

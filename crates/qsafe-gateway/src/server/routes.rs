@@ -1,5 +1,6 @@
 //! Request handling: routing, limits, the protected OHTTP path and the inner KServe V2 API.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -8,6 +9,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::json;
 
+use super::crypto_pool::Refused;
 use super::metrics::Step;
 use super::{Backend, State, embedded, inner_json, upstream};
 use crate::httpsig::{self, DigestAlgorithm, ErrorClass, Fields, SignatureParams, content_digest};
@@ -49,7 +51,7 @@ fn error(status: StatusCode, code: &str, request_id: &str) -> Response {
 
 /// Handles one request; never fails (errors become responses).
 pub(super) async fn handle(
-    state: &State,
+    state: &Arc<State>,
     req: http::Request<Incoming>,
     _group: &'static str,
 ) -> Response {
@@ -73,7 +75,11 @@ pub(super) async fn handle(
     resp
 }
 
-async fn route(state: &State, req: http::Request<Incoming>, id: &str) -> (&'static str, Response) {
+async fn route(
+    state: &Arc<State>,
+    req: http::Request<Incoming>,
+    id: &str,
+) -> (&'static str, Response) {
     let path = req.uri().path();
     let method = req.method();
     match (method, path) {
@@ -97,10 +103,7 @@ async fn route(state: &State, req: http::Request<Incoming>, id: &str) -> (&'stat
         _ => {
             // Everything else counts against the in-flight limit.
             let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
-                let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", id);
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return ("overloaded", resp);
+                return ("overloaded", overloaded(id));
             };
             limited(state, req, id).await
         }
@@ -108,7 +111,7 @@ async fn route(state: &State, req: http::Request<Incoming>, id: &str) -> (&'stat
 }
 
 async fn limited(
-    state: &State,
+    state: &Arc<State>,
     req: http::Request<Incoming>,
     id: &str,
 ) -> (&'static str, Response) {
@@ -207,10 +210,103 @@ async fn limited(
         }
     };
 
-    // 1. Request signature.
+    // 1–2. Signature and decapsulation, on the crypto pool.
+    let job = {
+        let (state, id) = (Arc::clone(state), id.to_owned());
+        move || {
+            let opened = open_request(&state, &sig_req, &body, protected, &id);
+            (sig_req, body, opened)
+        }
+    };
+    let (sig_req, body, opened) = match state.crypto.run(job).await {
+        Ok(done) => done,
+        Err(refused) => return (route, refused_response(refused, id)),
+    };
+    let (inner, responder) = match opened {
+        Err(resp) => return (route, *resp),
+        Ok(Opened::Clear) => {
+            // require_encryption = false: the inner API in clear (still signed if configured).
+            let inner = bhttp::Request {
+                method: method.as_str().to_owned(),
+                scheme: "https".to_owned(),
+                authority,
+                path: path_and_query,
+                headers: Vec::new(),
+                content: body.to_vec(),
+                trailers: Vec::new(),
+            };
+            let r = inner_call(state, &inner, id).await;
+            let resp = respond(
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "application/json",
+                r.content,
+            );
+            return (route, resp);
+        }
+        Ok(Opened::Protected(d)) => (d.inner, d.responder),
+    };
+
+    // 3. Inner request → model or upstream.
+    let inner_resp = match inner {
+        Ok(inner) => inner_call(state, &inner, id).await,
+        Err(e) => {
+            tracing::info!(request_id = %id, error = %e, "inner request invalid");
+            inner_json(400, &json!({ "error": "inner_request_invalid" }))
+        }
+    };
+
+    // 4–5. Encapsulation and response signature, on the crypto pool.
+    let job = {
+        let (state, id) = (Arc::clone(state), id.to_owned());
+        move || seal_response(&state, &sig_req, responder, &inner_resp, &id)
+    };
+    match state.crypto.run(job).await {
+        Ok(resp) => (route, resp),
+        Err(refused) => (route, refused_response(refused, id)),
+    }
+}
+
+/// A request past steps 1–2.
+enum Opened {
+    /// Not encapsulated (`require_encryption = false`); verified if a signature was required.
+    Clear,
+    /// Decapsulated: the inner request (or why it does not decode) and the response context.
+    Protected(Box<Decapsulated>),
+}
+
+/// A decapsulated request: the inner request (or why it does not decode) and the context that
+/// encapsulates the response.
+struct Decapsulated {
+    inner: ohttp::Result<bhttp::Request>,
+    responder: ohttp::ServerResponse,
+}
+
+fn refused_response(refused: Refused, id: &str) -> Response {
+    match refused {
+        Refused::Overloaded => overloaded(id),
+        Refused::Failed => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", id),
+    }
+}
+
+fn overloaded(id: &str) -> Response {
+    let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", id);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+/// Steps 1 (RFC 9421 request signature) and 2 (RFC 9458 decapsulation, RFC 9292 decoding);
+/// `Err` is the answer to send.
+fn open_request(
+    state: &State,
+    sig_req: &httpsig::Request,
+    body: &[u8],
+    protected: bool,
+    id: &str,
+) -> Result<Opened, Box<Response>> {
     if state.config.require_signature || sig_req.headers.contains("signature") {
         let t = Instant::now();
-        let verified = state.verifier.verify_request(&sig_req, &body);
+        let verified = state.verifier.verify_request(sig_req, body);
         state.metrics.observe(Step::Verify, "", t.elapsed());
         match verified {
             Ok(v) => {
@@ -223,47 +319,28 @@ async fn limited(
                     ErrorClass::Local => StatusCode::INTERNAL_SERVER_ERROR,
                     _ => StatusCode::UNAUTHORIZED,
                 };
-                return (route, error(status, e.code(), id));
+                return Err(Box::new(error(status, e.code(), id)));
             }
         }
     }
-
     if !protected {
-        // require_encryption = false: the inner API in clear (still signed if configured).
-        let inner = bhttp::Request {
-            method: method.as_str().to_owned(),
-            scheme: "https".to_owned(),
-            authority,
-            path: path_and_query,
-            headers: Vec::new(),
-            content: body.to_vec(),
-            trailers: Vec::new(),
-        };
-        let r = inner_call(state, &inner, id).await;
-        let resp = respond(
-            StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            "application/json",
-            r.content,
-        );
-        return (route, resp);
+        return Ok(Opened::Clear);
     }
-
-    // 2. Decapsulation.
     let t = Instant::now();
-    let opened = state.keys.decapsulate(&body);
+    let opened = state.keys.decapsulate(body);
     state.metrics.observe(Step::Decapsulate, "", t.elapsed());
-    let (plain, responder) = match opened {
-        Ok(o) => o,
+    match opened {
+        Ok((plain, responder)) => Ok(Opened::Protected(Box::new(Decapsulated {
+            inner: state.keys.decode_request(&plain),
+            responder,
+        }))),
         Err(e) if e.is_key_problem() => {
             tracing::info!(request_id = %id, error = %e, "ohttp key unknown");
-            return (
-                route,
-                respond(
-                    StatusCode::BAD_REQUEST,
-                    "application/problem+json",
-                    ohttp::key_problem_json(),
-                ),
-            );
+            Err(Box::new(respond(
+                StatusCode::BAD_REQUEST,
+                "application/problem+json",
+                ohttp::key_problem_json(),
+            )))
         }
         Err(e) => {
             tracing::info!(request_id = %id, error = %e, "ohttp request rejected");
@@ -275,37 +352,32 @@ async fn limited(
             } else {
                 "ohttp_invalid"
             };
-            return (route, error(status, code, id));
+            Err(Box::new(error(status, code, id)))
         }
-    };
+    }
+}
 
-    // 3. Inner request → model or upstream.
-    let inner_resp = match state.keys.decode_request(&plain) {
-        Ok(inner) => inner_call(state, &inner, id).await,
-        Err(e) => {
-            tracing::info!(request_id = %id, error = %e, "inner request invalid");
-            inner_json(400, &json!({ "error": "inner_request_invalid" }))
-        }
-    };
-
-    // 4. Encapsulation.
+/// Steps 4 (RFC 9458 response encapsulation) and 5 (RFC 9421 response signature bound to the
+/// request with `;req`).
+fn seal_response(
+    state: &State,
+    sig_req: &httpsig::Request,
+    responder: ohttp::ServerResponse,
+    inner: &bhttp::Response,
+    id: &str,
+) -> Response {
     let t = Instant::now();
-    let enc = responder.encapsulate_response(&inner_resp);
+    let enc = responder.encapsulate_response(inner);
     state.metrics.observe(Step::Encapsulate, "", t.elapsed());
     let enc = match enc {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(request_id = %id, error = %e, "encapsulating the response");
-            return (
-                route,
-                error(StatusCode::INTERNAL_SERVER_ERROR, "internal", id),
-            );
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", id);
         }
     };
-
-    // 5. Response signature, bound to the request (`;req`).
     let t = Instant::now();
-    let signed = sign_response(state, &sig_req, &enc);
+    let signed = sign_response(state, sig_req, &enc);
     state.metrics.observe(Step::Sign, "", t.elapsed());
     match signed {
         Ok(fields) => {
@@ -321,14 +393,11 @@ async fn limited(
                     resp.headers_mut().append(n, v);
                 }
             }
-            (route, resp)
+            resp
         }
         Err(e) => {
             tracing::error!(request_id = %id, code = e.code(), "signing the response");
-            (
-                route,
-                error(StatusCode::INTERNAL_SERVER_ERROR, "internal", id),
-            )
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", id)
         }
     }
 }
