@@ -440,6 +440,10 @@ pub struct KeyExportArgs {
     /// Namespace for --k8s-secret.
     #[arg(long, value_name = "NS", requires = "k8s_secret")]
     pub namespace: Option<String>,
+    /// Name for --k8s-secret (default qsafe-NAME-vVERSION); keep one name per key so each
+    /// rotation updates the Secret a running gateway mounts.
+    #[arg(long, value_name = "NAME", requires = "k8s_secret")]
+    pub secret_name: Option<String>,
     /// Export a stored key's private key, unwrapped (audited; written 0600).
     #[arg(long)]
     pub private: bool,

@@ -356,3 +356,172 @@ fn serve_from_mounted_kubernetes_secrets_and_follow_a_new_secret() {
         mount_secret(p, "gw-sign");
     });
 }
+
+/// The container and the volumes of `deploy/kubernetes/deployment.yaml`.
+fn deployment_container() -> (yaml_rust2::Yaml, Vec<yaml_rust2::Yaml>) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes/deployment.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
+    let spec = &docs[0]["spec"]["template"]["spec"];
+    assert_eq!(
+        spec["securityContext"]["runAsNonRoot"].as_bool(),
+        Some(true)
+    );
+    let container = spec["containers"][0].clone();
+    let volumes = spec["volumes"].as_vec().unwrap();
+    // Every mount is a declared Secret or ConfigMap volume.
+    for mount in container["volumeMounts"].as_vec().unwrap() {
+        let name = mount["name"].as_str().unwrap();
+        let volume = volumes
+            .iter()
+            .find(|v| v["name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("volume {name} not declared"));
+        assert!(
+            volume["secret"]["secretName"].as_str().is_some()
+                || volume["configMap"]["name"].as_str().is_some(),
+            "{name}"
+        );
+    }
+    (container, volumes.clone())
+}
+
+/// Where a volume's files come from, as deploy/kubernetes/README.md creates them.
+fn fill_volume(p: &Path, source: &str, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let copy = |from: &str, to: &str| {
+        std::fs::copy(p.join(from), dir.join(to)).unwrap();
+    };
+    let store_key = match source {
+        "qsafe-tls" => return (copy("cert.pem", "tls.crt"), copy("key.pem", "tls.key")).0,
+        "qsafe-passphrase" => return std::fs::write(dir.join("passphrase"), PASS).unwrap(),
+        "qsafe-clients" => return copy("client.pub", "client.pub"),
+        "qsafe-model" => {
+            return (
+                copy("digits.qsealed", "digits.qsealed"),
+                copy("publisher.pub", "publisher.pub"),
+            )
+                .0;
+        }
+        "qsafe-ohttp-key" => "gw-ohttp",
+        "qsafe-signing-key" => "gw-sign",
+        "qsafe-model-key" => "model",
+        other => panic!("deployment.yaml mounts {other}, which the README does not create"),
+    };
+    let out = qsafe(p)
+        .args([
+            "key",
+            "export",
+            store_key,
+            "--k8s-secret",
+            "--secret-name",
+            source,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        manifest.contains(&format!("  name: {source}\n")),
+        "{manifest}"
+    );
+    // The `data:` entries, base64-decoded into files as the kubelet does.
+    let data = manifest.split("\ndata:\n").nth(1).unwrap();
+    for line in data.lines() {
+        let (file, value) = line.trim().split_once(": ").unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .unwrap();
+        std::fs::write(dir.join(file), bytes).unwrap();
+    }
+}
+
+#[test]
+fn the_kubernetes_deployment_serves_from_its_mounts() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    setup(p);
+    let (container, volumes) = deployment_container();
+    let root = p.join("pod");
+    for mount in container["volumeMounts"].as_vec().unwrap() {
+        let name = mount["name"].as_str().unwrap();
+        let volume = volumes
+            .iter()
+            .find(|v| v["name"].as_str() == Some(name))
+            .unwrap();
+        let source = volume["secret"]["secretName"]
+            .as_str()
+            .or(volume["configMap"]["name"].as_str())
+            .unwrap();
+        let at = mount["mountPath"].as_str().unwrap().trim_start_matches('/');
+        fill_volume(p, source, &root.join(at));
+    }
+
+    // The container's own command line and environment; only the paths move under `root`
+    // and the port becomes an ephemeral one.
+    let args: Vec<String> = container["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let a = a.as_str().unwrap();
+            if a.starts_with("--listen=") {
+                "--listen=127.0.0.1:0".to_owned()
+            } else {
+                a.replace("=/", &format!("={}/", root.display()))
+            }
+        })
+        .collect();
+    let mut serve = qsafe(p);
+    serve
+        .env_remove("QSAFE_STORE")
+        .env_remove("QSAFE_PASSPHRASE")
+        .args(&args);
+    for var in container["env"].as_vec().unwrap() {
+        serve.env(
+            var["name"].as_str().unwrap(),
+            var["value"].as_str().unwrap(),
+        );
+    }
+    let log = std::fs::File::create(p.join("gateway.log")).unwrap();
+    serve.stdout(Stdio::piped()).stderr(log);
+    let mut gateway = Gateway(serve.spawn().unwrap());
+    let banner = BufReader::new(gateway.0.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("qsafe gateway on https://"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no banner; log:\n{}",
+                std::fs::read_to_string(p.join("gateway.log")).unwrap_or_default()
+            )
+        });
+    assert!(banner.contains("mounted Secrets"), "{banner}");
+    let url = banner
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches(':');
+    let out = infer(p, url, "gateway-v1.pub");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("prediction: ["));
+
+    // Structured logs: a JSON line per request, without the passphrase or key material.
+    drop(gateway);
+    let log = std::fs::read_to_string(p.join("gateway.log")).unwrap();
+    let request_line = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["route"] == "protected")
+        .unwrap_or_else(|| panic!("no JSON request log line in:\n{log}"));
+    assert_eq!(request_line["fields"]["status"], 200, "{request_line}");
+    assert!(!log.contains(PASS) && !log.contains("PRIVATE KEY"), "{log}");
+}

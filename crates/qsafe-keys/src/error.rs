@@ -165,6 +165,9 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// A Kubernetes object name that cannot be used.
+    #[error("invalid Kubernetes Secret name {0:?}: use lowercase letters, digits, '-' and '.'")]
+    InvalidSecretName(String),
     /// A passphrase was empty or unreadable, or Argon2 parameters are out of range.
     #[error("{0}")]
     Kek(String),

@@ -138,12 +138,21 @@ impl KeyBundle {
         Ok(key)
     }
 
-    /// The bundle as a `v1/Secret` manifest (YAML).
-    pub fn secret_manifest(&self, namespace: Option<&str>) -> Result<String> {
+    /// The bundle as a `v1/Secret` manifest (YAML), named `name` or by default
+    /// `qsafe-NAME-vVERSION`. A fixed name lets each new version replace the Secret a running
+    /// workload mounts, which the kubelet then updates in place.
+    pub fn secret_manifest(&self, name: Option<&str>, namespace: Option<&str>) -> Result<String> {
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::corrupt("key bundle", e.to_string()))?;
-        let name = rfc1123(&format!("qsafe-{}-v{}", self.name, self.version));
+        let wanted = match name {
+            Some(n) => n.to_owned(),
+            None => format!("qsafe-{}-v{}", self.name, self.version),
+        };
+        let name = rfc1123(&wanted);
+        if name.is_empty() {
+            return Err(Error::InvalidSecretName(wanted));
+        }
         let mut y = String::new();
         y.push_str("apiVersion: v1\nkind: Secret\nmetadata:\n");
         y.push_str(&format!("  name: {name}\n"));

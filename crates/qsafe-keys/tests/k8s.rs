@@ -23,7 +23,7 @@ fn secret_manifest_carries_a_bundle_that_unlocks_with_the_passphrase() {
 
     let bundle = store.export_wrapped("gateway_tls", None).unwrap();
     assert_eq!(bundle.version, 2);
-    let manifest = bundle.secret_manifest(Some("Inference")).unwrap();
+    let manifest = bundle.secret_manifest(None, Some("Inference")).unwrap();
     for line in [
         "apiVersion: v1",
         "kind: Secret",
@@ -39,6 +39,12 @@ fn secret_manifest_carries_a_bundle_that_unlocks_with_the_passphrase() {
         );
     }
     assert!(manifest.contains(&format!("qsafe.dev/key-id: \"{}\"", bundle.fingerprint)));
+    let fixed = bundle.secret_manifest(Some("Gateway_OHTTP"), None).unwrap();
+    assert!(
+        fixed.lines().any(|l| l == "  name: gateway-ohttp"),
+        "{fixed}"
+    );
+    assert!(bundle.secret_manifest(Some("__"), None).is_err());
 
     // What a pod sees: the data value base64-decoded into a file.
     let encoded = manifest

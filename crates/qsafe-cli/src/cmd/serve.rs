@@ -137,7 +137,24 @@ fn common(args: &ServeArgs) -> Outcome<Common> {
     })
 }
 
+/// The service's structured logs: one JSON object per line on stderr (request id, route,
+/// status, timings, key rotations; never bodies or keys), filtered by `QSAFE_LOG` (or
+/// `RUST_LOG`) with `tracing` directives, default `info`.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("QSAFE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Already set (a second serve in one process, as in tests): keep the first.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 pub fn run(out: Out, args: ServeArgs) -> Outcome {
+    init_logging();
     let Common {
         fallback,
         mode,

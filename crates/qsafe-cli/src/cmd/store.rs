@@ -552,7 +552,7 @@ pub fn export(out: Out, args: &KeyExportArgs) -> Outcome {
             .export_wrapped(&name, args.version)
             .map_err(|e| fail(&format!("exporting {name}"), e))?;
         let manifest = bundle
-            .secret_manifest(args.namespace.as_deref())
+            .secret_manifest(args.secret_name.as_deref(), args.namespace.as_deref())
             .map_err(|e| fail("writing the Secret manifest", e))?;
         if store.is_insecure() {
             eprintln!(
