@@ -31,6 +31,7 @@ use qsafe_gateway::client::{Client, RawResponse, Timings, unix_now};
 use qsafe_gateway::httpsig::{self, Fields, Signer};
 use qsafe_gateway::model::{Classifier, DIGITS_MLP_SAFETENSORS};
 use qsafe_gateway::ohttp::{ClientResponse, GatewayKey, Profile, bhttp};
+use qsafe_gateway::server::metrics::StepTotal;
 use qsafe_gateway::server::{GatewayConfig, GatewayKeys, Server, embedded};
 use qsafe_tls::rustls::ClientConfig;
 use qsafe_tls::rustls::pki_types::ServerName;
@@ -113,8 +114,11 @@ pub struct StepCost {
 pub struct Report {
     /// The set-ups, in order: direct, pq-tls, pq-tls-1conn, full, full-1conn, full-overload.
     pub runs: Vec<Run>,
-    /// Gateway-side cost per step during the full run.
+    /// Gateway-side cost per step during the full run (64 connections: includes the time a
+    /// step waits for a core).
     pub steps: Vec<StepCost>,
+    /// The same during the one-connection run: the steps' own cost on an idle gateway.
+    pub steps_1conn: Vec<StepCost>,
     /// Client-side cost per request, microseconds (prepared outside the clock).
     pub client_us: ClientCost,
 }
@@ -209,26 +213,14 @@ async fn run_async(config: Config, progress: &mut dyn FnMut(&str)) -> Result<Rep
     .await;
     let (verify_us, run) = settle(&full, run, answered);
     runs.push(run);
+    let loaded = full.metrics.step_totals();
     // One connection: the added latency of an unloaded gateway.
     let (prepared, _) = full.prepare(count / 3).await?;
     let (run, answered) =
         load_full("full-1conn", &full.target(), 1, config.duration, prepared).await;
     runs.push(settle(&full, run, answered).1);
-    let steps = full
-        .metrics
-        .step_totals()
-        .into_iter()
-        .map(|t| StepCost {
-            step: t.step.to_owned(),
-            label: t.label.to_owned(),
-            count: t.count,
-            mean_us: if t.count == 0 {
-                0.0
-            } else {
-                t.seconds * 1e6 / t.count as f64
-            },
-        })
-        .collect();
+    let steps = step_costs(&loaded, &[]);
+    let steps_1conn = step_costs(&full.metrics.step_totals(), &loaded);
     full.stop();
 
     progress("full, 10x overload: connections ten times the concurrency limit");
@@ -249,12 +241,33 @@ async fn run_async(config: Config, progress: &mut dyn FnMut(&str)) -> Result<Rep
     Ok(Report {
         runs,
         steps,
+        steps_1conn,
         client_us: ClientCost {
             verify: verify_us.0,
             decapsulate: verify_us.1,
             ..client_us
         },
     })
+}
+
+/// Mean cost per step between two snapshots of the gateway's step totals.
+fn step_costs(now: &[StepTotal], before: &[StepTotal]) -> Vec<StepCost> {
+    now.iter()
+        .filter_map(|t| {
+            let (count, seconds) = before
+                .iter()
+                .find(|b| b.step == t.step && b.label == t.label)
+                .map_or((t.count, t.seconds), |b| {
+                    (t.count - b.count, t.seconds - b.seconds)
+                });
+            (count > 0).then(|| StepCost {
+                step: t.step.to_owned(),
+                label: t.label.to_owned(),
+                count,
+                mean_us: seconds * 1e6 / count as f64,
+            })
+        })
+        .collect()
 }
 
 /// Verifies and opens the answers of a full run: only those count as successes. Returns the
@@ -346,12 +359,16 @@ impl Tally {
         self.latencies_us.extend(other.latencies_us);
     }
 
+    fn latency(&mut self, started: Instant) {
+        self.latencies_us
+            .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+    }
+
     fn count(&mut self, status: Option<u16>, started: Instant) {
         match status {
             Some(200) => {
                 self.ok += 1;
-                self.latencies_us
-                    .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+                self.latency(started);
             }
             Some(503) => self.shed += 1,
             _ => self.errors += 1,
@@ -489,9 +506,7 @@ async fn load_full(
                 let status = resp.as_ref().map(|r| r.status);
                 // Successes are counted once verified (after the clock stops).
                 if status == Some(200) {
-                    tally
-                        .latencies_us
-                        .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    tally.latency(t);
                 } else {
                     tally.count(status, t);
                 }

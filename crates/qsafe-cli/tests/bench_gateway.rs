@@ -64,6 +64,18 @@ fn quick_gateway_bench_reports_every_setup() {
     ] {
         assert!(steps.contains(&step), "{step} missing from {steps:?}");
     }
+    // The idle gateway's own per-step cost: every crypto step ran during the one-connection run.
+    let idle = v["report"]["steps_1conn"].as_array().unwrap();
+    for step in ["verify", "decapsulate", "encapsulate", "sign"] {
+        let s = idle
+            .iter()
+            .find(|s| s["step"] == step)
+            .unwrap_or_else(|| panic!("{step}: {idle:?}"));
+        assert!(
+            s["count"].as_u64().unwrap() > 0 && s["mean_us"].as_f64().unwrap() > 0.0,
+            "{s}"
+        );
+    }
     assert!(v["throughput_ratio"].as_f64().is_some());
     assert!(v["p50_added_unloaded_ms"].as_f64().is_some());
 }

@@ -448,7 +448,7 @@ pub struct Server {
 
 impl Server {
     /// Binds the listener and loads the TLS configuration and the embedded model.
-    pub async fn bind(config: GatewayConfig, keys: Arc<GatewayKeys>) -> Result<Self, Error> {
+    pub async fn bind(mut config: GatewayConfig, keys: Arc<GatewayKeys>) -> Result<Self, Error> {
         let acceptor = TlsAcceptor::new(
             config.suite,
             config.fallback,
@@ -462,12 +462,13 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
-        let backend = match &config.upstream {
-            Some(up) => Backend::Upstream(Box::new(up.clone())),
-            None => match &config.model {
-                Some(model) => Backend::Embedded(model.clone()),
-                None => Backend::Embedded(Classifier::from_safetensors(DIGITS_MLP_SAFETENSORS)?),
-            },
+        // The backend owns the model or upstream; the config keeps the rest.
+        let backend = match (config.upstream.take(), config.model.take()) {
+            (Some(up), _) => Backend::Upstream(Box::new(up)),
+            (None, Some(model)) => Backend::Embedded(model),
+            (None, None) => {
+                Backend::Embedded(Classifier::from_safetensors(DIGITS_MLP_SAFETENSORS)?)
+            }
         };
         let policy = config
             .key_management

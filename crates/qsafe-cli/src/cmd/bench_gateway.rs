@@ -163,20 +163,29 @@ fn render(r: &Report, v: &Verdict, quick: bool, elapsed: f64) -> String {
             mark(o.errors == 0)
         );
     }
-    let _ = writeln!(t, "\ngateway cost per step during `full` (mean):");
-    for s in &r.steps {
-        let label = if s.label.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", s.label)
-        };
-        let _ = writeln!(
-            t,
-            "  {:<28} {:>9.1} µs  x{}",
-            format!("{}{label}", s.step),
-            s.mean_us,
-            s.count
-        );
+    let steps = [
+        (
+            "during `full`, 64 connections: waits for a core included",
+            &r.steps,
+        ),
+        ("during `full-1conn`: the steps' own cost", &r.steps_1conn),
+    ];
+    for (title, costs) in steps {
+        let _ = writeln!(t, "\ngateway cost per step {title} (mean):");
+        for s in costs {
+            let label = if s.label.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", s.label)
+            };
+            let _ = writeln!(
+                t,
+                "  {:<28} {:>9.1} µs  x{}",
+                format!("{}{label}", s.step),
+                s.mean_us,
+                s.count
+            );
+        }
     }
     let c = &r.client_us;
     let _ = writeln!(

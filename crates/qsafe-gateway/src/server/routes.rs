@@ -226,12 +226,18 @@ async fn limited(
         Err(resp) => return (route, *resp),
         Ok(Opened::Clear) => {
             // require_encryption = false: the inner API in clear (still signed if configured).
+            let headers = sig_req
+                .headers
+                .get_all("content-type")
+                .next()
+                .map(|ct| vec![bhttp::Field::new("content-type", ct)])
+                .unwrap_or_default();
             let inner = bhttp::Request {
                 method: method.as_str().to_owned(),
                 scheme: "https".to_owned(),
                 authority,
                 path: path_and_query,
-                headers: Vec::new(),
+                headers,
                 content: body.to_vec(),
                 trailers: Vec::new(),
             };
@@ -414,18 +420,12 @@ fn sign_response(
             "content-digest",
             content_digest(body, &[DigestAlgorithm::Sha512]),
         );
-    let now = unix_now();
+    let now = crate::client::unix_now();
     let params = SignatureParams::for_response(&response, Some(request), now)?;
     signer
         .sign_response(&response, Some(request), &params)?
         .apply(&mut response.headers);
     Ok(response.headers)
-}
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The inner API call: the embedded model, or the upstream for the model API paths.

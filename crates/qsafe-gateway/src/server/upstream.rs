@@ -77,6 +77,8 @@ impl Default for UpstreamLimits {
 #[derive(Debug, Clone)]
 pub struct Upstream {
     scheme_authority: String,
+    /// `host:port` for the readiness probe (port 80 when the URL has none).
+    probe_target: String,
     prefix: String,
     client: Client<HttpConnector, Full<Bytes>>,
     limits: UpstreamLimits,
@@ -161,8 +163,13 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
+        let probe_target = match authority.port_u16() {
+            Some(_) => authority.as_str().to_owned(),
+            None => format!("{}:80", authority.host()),
+        };
         Ok(Upstream {
             scheme_authority: format!("http://{authority}"),
+            probe_target,
             prefix,
             client,
             limits,
@@ -176,20 +183,10 @@ impl Upstream {
 
     /// True when a TCP connection to the upstream opens within one second.
     pub async fn is_reachable(&self) -> bool {
-        let Some(host_port) = self.scheme_authority.strip_prefix("http://") else {
-            return false;
-        };
-        let target = if host_port.rsplit_once(':').is_some_and(|(_, p)| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !host_port.ends_with(']')
-        }) {
-            host_port.to_owned()
-        } else {
-            format!("{host_port}:80")
-        };
         matches!(
             tokio::time::timeout(
                 Duration::from_secs(1),
-                tokio::net::TcpStream::connect(target)
+                tokio::net::TcpStream::connect(self.probe_target.as_str())
             )
             .await,
             Ok(Ok(_))
