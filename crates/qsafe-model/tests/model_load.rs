@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use qsafe_gateway::model::{
-    Classifier, DIGITS_MLP_SAFETENSORS, Error, MAX_HIDDEN, MAX_MODEL_BYTES, Result,
-};
+use qsafe_model::{Classifier, DIGITS_MLP_SAFETENSORS, Error, MAX_HIDDEN, MAX_MODEL_BYTES, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 /// A tensor to write: name, dtype, shape, raw little-endian bytes.

@@ -2,11 +2,11 @@
 //!
 //! If `retraining_reproduces_committed_file_bit_for_bit` fails after an intended change to
 //! the recipe, regenerate the file with
-//! `cargo run --release -p qsafe-gateway --example train_digits -- --output crates/qsafe-gateway/assets/digits-mlp.safetensors --force`
+//! `cargo run --release -p qsafe-model --features train --example train_digits -- --output crates/qsafe-model/assets/digits-mlp.safetensors --force`
 //! and update the pinned hashes in `tests/model_predict.rs`.
 
-use qsafe_gateway::model::train::{TrainConfig, digits_split, evaluate, train_digits};
-use qsafe_gateway::model::{Classifier, DIGITS_MLP_SAFETENSORS, Result};
+use qsafe_model::train::{TrainConfig, digits_split, evaluate, train_digits};
+use qsafe_model::{Classifier, DIGITS_MLP_SAFETENSORS, Result};
 use safetensors::SafeTensors;
 
 #[test]
@@ -41,9 +41,7 @@ fn retraining_reproduces_committed_file_bit_for_bit() -> Result<()> {
     let parse = |b| SafeTensors::deserialize(b).map_err(|e| e.to_string());
     let (ours, committed) = (parse(&retrained), parse(DIGITS_MLP_SAFETENSORS));
     let (Ok(ours), Ok(committed)) = (ours, committed) else {
-        return Err(qsafe_gateway::model::Error::Format(
-            "a file does not parse".into(),
-        ));
+        return Err(qsafe_model::Error::Format("a file does not parse".into()));
     };
     for name in ["w1", "b1", "w2", "b2"] {
         let a = ours.tensor(name).map(|t| t.data().to_vec()).ok();

@@ -1,8 +1,8 @@
-//! Trains the gateway's embedded digits classifier and writes it as safetensors.
+//! Trains the digits classifier (the gateway's embedded model) and writes it as safetensors.
 //!
 //! ```text
-//! cargo run --release -p qsafe-gateway --example train_digits -- \
-//!     --output crates/qsafe-gateway/assets/digits-mlp.safetensors --force
+//! cargo run --release -p qsafe-model --features train --example train_digits -- \
+//!     --output crates/qsafe-model/assets/digits-mlp.safetensors --force
 //! ```
 //!
 //! Without `--output` it trains, reports, and writes nothing. It refuses to overwrite an
@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use qsafe_gateway::model::train::{TrainConfig, train_digits};
+use qsafe_model::train::{TrainConfig, train_digits};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut output: Option<PathBuf> = None;

@@ -1,7 +1,7 @@
 //! Inference with the committed model: output shape and values, input validation, the V2
 //! metadata document, and a pinned hash of every prediction on the digits data.
 
-use qsafe_gateway::model::{
+use qsafe_model::{
     CLASSES, Classifier, DIGITS_MLP_SAFETENSORS, Error, INPUT_FEATURES, MAX_BATCH, Prediction,
     Result,
 };
