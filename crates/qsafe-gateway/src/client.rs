@@ -403,6 +403,7 @@ impl Client {
             let response = httpsig::Response {
                 status: raw.status,
                 headers: raw.headers.clone(),
+                trailers: httpsig::Fields::new(),
             };
             let verified = verifier
                 .verify_response(&response, Some(outer), &raw.body)

@@ -13,6 +13,9 @@
 //! - [`KeyConfig::encapsulate`] and [`ClientResponse::open`]: the client side of §4.
 //! - [`Gateway::decapsulate`] and [`ServerResponse::encapsulate`]: the gateway side of §4,
 //!   with several keys at once for rotation.
+//! - [`KeyConfig::encapsulate_chunked`], [`Gateway::decapsulate_chunked`], [`ChunkSealer`]
+//!   and [`ChunkOpener`]: chunked messages (draft-ietf-ohai-chunked-ohttp-08), for responses
+//!   streamed as they are produced.
 //!
 //! HPKE is RFC 9180 base mode from [`qsafe_core::hpke`]; the hybrid KEMs use the HPKE ids
 //! and `Nenc` of draft-ietf-hpke-pq (the version in
@@ -54,9 +57,15 @@
 //! ```
 
 pub mod bhttp;
+mod chunked;
 mod encap;
 mod keyconfig;
 
+pub use chunked::{
+    CHUNKED_REQUEST_LABEL, CHUNKED_REQUEST_MEDIA_TYPE, CHUNKED_RESPONSE_LABEL,
+    CHUNKED_RESPONSE_MEDIA_TYPE, ChunkOpener, ChunkSealer, ChunkedClientResponse,
+    ChunkedServerResponse, MAX_CHUNK,
+};
 pub use encap::{
     ClientResponse, DEFAULT_MAX_REQUEST, DangerousGateway, Gateway, REQUEST_LABEL, RESPONSE_LABEL,
     RequestHeader, ServerResponse,

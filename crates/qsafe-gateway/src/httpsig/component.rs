@@ -34,6 +34,9 @@ pub enum ComponentParam {
     Req,
     /// `bs`: each field line wrapped as a Byte Sequence (§2.1.3).
     Bs,
+    /// `tr`: the field comes from the message's trailers (§2.1.4), e.g. the
+    /// `content-digest` of a streamed body, known only at its end.
+    Tr,
 }
 
 impl ComponentParam {
@@ -41,6 +44,7 @@ impl ComponentParam {
         match self {
             ComponentParam::Req => "req",
             ComponentParam::Bs => "bs",
+            ComponentParam::Tr => "tr",
         }
     }
 }
@@ -84,6 +88,22 @@ impl ComponentId {
         Ok(self)
     }
 
+    /// Adds the `tr` parameter (a trailer field, §2.1.4; fields only).
+    pub fn tr(mut self) -> Result<Self, Error> {
+        if self.is_derived() {
+            return Err(Error::UnsupportedComponent(format!("{self} with tr")));
+        }
+        if !self.params.contains(&ComponentParam::Tr) {
+            self.params.push(ComponentParam::Tr);
+        }
+        Ok(self)
+    }
+
+    /// True with the `tr` parameter.
+    pub fn is_tr(&self) -> bool {
+        self.params.contains(&ComponentParam::Tr)
+    }
+
     /// The component name (`@method`, `content-digest`).
     pub fn name(&self) -> &str {
         &self.name
@@ -121,6 +141,7 @@ impl ComponentId {
             let param = match key.as_str() {
                 "req" => ComponentParam::Req,
                 "bs" if !id.is_derived() => ComponentParam::Bs,
+                "tr" if !id.is_derived() => ComponentParam::Tr,
                 _ => {
                     return Err(Error::UnsupportedComponent(format!(
                         "\"{}\";{}",
@@ -384,6 +405,15 @@ impl<'a> Target<'a> {
             Target::Response { response, .. } => &response.headers,
         }
     }
+
+    /// The trailer fields (none for a request: qsafe signs no request trailers).
+    pub(crate) fn trailers(self) -> &'a Fields {
+        static NONE: Fields = Fields::new();
+        match self {
+            Target::Request(_) => &NONE,
+            Target::Response { response, .. } => &response.trailers,
+        }
+    }
 }
 
 /// RFC 9421 §2.5: component values must be ASCII; control characters other than HTAB
@@ -413,7 +443,12 @@ fn component_value(target: Target<'_>, id: &ComponentId) -> Result<String, Error
     let value = if id.is_derived() {
         derived_value(source, id)?
     } else {
-        field_value(source.headers(), id)?
+        let fields = if id.is_tr() {
+            source.trailers()
+        } else {
+            source.headers()
+        };
+        field_value(fields, id)?
     };
     check_value(id, value.as_bytes())?;
     Ok(value)

@@ -14,8 +14,8 @@ pub struct Fields {
 
 impl Fields {
     /// No fields.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Fields { lines: Vec::new() }
     }
 
     /// Appends one field line.
@@ -166,6 +166,8 @@ pub struct Response {
     pub status: u16,
     /// Header fields.
     pub headers: Fields,
+    /// Trailer fields (components with `;tr`), for a body whose digest is known at its end.
+    pub trailers: Fields,
 }
 
 impl Response {
@@ -174,6 +176,7 @@ impl Response {
         Response {
             status,
             headers: Fields::new(),
+            trailers: Fields::new(),
         }
     }
 

@@ -67,7 +67,7 @@ impl SignatureParams {
     }
 
     /// What [`crate::httpsig::Policy::response_default`] expects: `@status`, the same optional
-    /// fields, and `@method`, `@target-uri` and the request's `content-digest` with `;req`
+    /// fields, `"content-digest";tr` when the digest is a trailer (a streamed body), and `@method`, `@target-uri` and the request's `content-digest` with `;req`
     /// when `request` is given (binding the response to its request, RFC 9421 §2.4);
     /// `created = now`, a random `nonce`, and `alg`.
     pub fn for_response(
@@ -80,6 +80,10 @@ impl SignatureParams {
             if response.headers.contains(field) {
                 components.push(ComponentId::new(field)?);
             }
+        }
+        // A streamed body's digest arrives as a trailer (§2.1.4), with the signature.
+        if response.trailers.contains("content-digest") {
+            components.push(ComponentId::new("content-digest")?.tr()?);
         }
         if let Some(request) = request {
             components.push(ComponentId::new("@method")?.req());

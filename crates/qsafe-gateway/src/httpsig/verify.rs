@@ -19,7 +19,7 @@ use qsafe_core::sig::VerifyingKey;
 
 use super::Error;
 use super::alg::{self, HttpSigAlgorithm};
-use super::component::{ComponentId, ParsedSignature, Target, parse_signatures};
+use super::component::{ComponentId, ComponentParam, ParsedSignature, Target, parse_signatures};
 use super::digest::verify_content_digest;
 use super::error::shown;
 use super::message::{Request, Response};
@@ -345,7 +345,13 @@ impl Verifier {
                 return Err(Error::ComponentNotCovered(requirement.describe()));
             }
         }
-        let digest_covered = covered.iter().any(|c| c.is_plain("content-digest"));
+        // `content-digest` from the headers, or `content-digest;tr` from the trailers of a
+        // streamed body.
+        let digest_in_headers = covered.iter().any(|c| c.is_plain("content-digest"));
+        let digest_in_trailers = covered
+            .iter()
+            .any(|c| c.name() == "content-digest" && c.params() == [ComponentParam::Tr]);
+        let digest_covered = digest_in_headers || digest_in_trailers;
         if policy.require_content_digest_with_body && !body.is_empty() && !digest_covered {
             return Err(Error::ComponentNotCovered("content-digest".to_owned()));
         }
@@ -405,9 +411,14 @@ impl Verifier {
         algorithm.verify(&key, base.as_bytes(), &signature)?;
 
         // 6. content digest (the field is now known to be the signer's)
-        if digest_covered {
-            let value = match target
-                .headers()
+        for (covered, fields) in [
+            (digest_in_headers, target.headers()),
+            (digest_in_trailers, target.trailers()),
+        ] {
+            if !covered {
+                continue;
+            }
+            let value = match fields
                 .combined_ascii("content-digest", super::digest::MAX_CONTENT_DIGEST_LEN)
             {
                 Some(Ok(v)) => v,

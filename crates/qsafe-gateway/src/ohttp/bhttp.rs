@@ -14,6 +14,12 @@
 //! invalid; this decoder refuses every pseudo-field). Integers are QUIC variable-length
 //! integers (RFC 9000 §16); non-minimal encodings are accepted, as RFC 9000 allows.
 
+mod stream;
+
+pub use stream::{
+    StreamEvent, StreamedResponseReader, streamed_chunk, streamed_end, streamed_head,
+};
+
 /// Media type of a binary HTTP message (RFC 9292 §7).
 pub const MEDIA_TYPE: &str = "message/bhttp";
 

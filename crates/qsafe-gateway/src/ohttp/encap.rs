@@ -37,6 +37,33 @@ pub const REQUEST_LABEL: &[u8] = b"message/bhttp request";
 /// HPKE export context of responses (RFC 9458 §4.4).
 pub const RESPONSE_LABEL: &[u8] = b"message/bhttp response";
 
+/// The AAD of the final chunk of a chunked message (draft-ietf-ohai-chunked-ohttp §6).
+pub(super) const FINAL_AAD: &[u8] = b"final";
+
+/// Which encapsulation: RFC 9458's whole messages, or the chunked variant of
+/// draft-ietf-ohai-chunked-ohttp (its own HPKE labels, chunks sealed one by one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Variant {
+    Whole,
+    Chunked,
+}
+
+impl Variant {
+    fn request_label(self) -> &'static [u8] {
+        match self {
+            Variant::Whole => REQUEST_LABEL,
+            Variant::Chunked => super::chunked::CHUNKED_REQUEST_LABEL,
+        }
+    }
+
+    fn response_label(self) -> &'static [u8] {
+        match self {
+            Variant::Whole => RESPONSE_LABEL,
+            Variant::Chunked => super::chunked::CHUNKED_RESPONSE_LABEL,
+        }
+    }
+}
+
 /// The 7-byte header of an encapsulated request (RFC 9458 §4.1), which is also bound into
 /// the HPKE `info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +107,12 @@ impl RequestHeader {
 
     /// `info = "message/bhttp request" ‖ 0x00 ‖ hdr`.
     pub fn info(&self) -> Vec<u8> {
-        [REQUEST_LABEL, &[0], &self.encode()].concat()
+        self.info_with(REQUEST_LABEL)
+    }
+
+    /// `info = label ‖ 0x00 ‖ hdr` (the chunked variant has its own label).
+    pub(super) fn info_with(&self, label: &[u8]) -> Vec<u8> {
+        [label, &[0], &self.encode()].concat()
     }
 
     fn symmetric(&self) -> SymmetricAlgorithm {
@@ -89,12 +121,12 @@ impl RequestHeader {
 }
 
 /// `max(Nn, Nk)`: the length of the exported secret and of the response nonce.
-fn response_nonce_len(aead: Aead) -> usize {
+pub(super) fn response_nonce_len(aead: Aead) -> usize {
     NONCE_LEN.max(aead.key_len())
 }
 
 /// The response AEAD key and nonce (RFC 9458 §4.4 steps 3-5).
-fn response_key(
+pub(super) fn response_key(
     kdf: Hkdf,
     aead: Aead,
     secret: &SecretBytes,
@@ -127,10 +159,10 @@ fn suite_of(sym: SymmetricAlgorithm, key_id: u8, kem_id: u16) -> Result<(Hkdf, A
 /// exported secret is zeroized on drop.
 #[derive(Debug)]
 pub struct ClientResponse {
-    kdf: Hkdf,
-    aead: Aead,
-    enc: Vec<u8>,
-    secret: SecretBytes,
+    pub(super) kdf: Hkdf,
+    pub(super) aead: Aead,
+    pub(super) enc: Vec<u8>,
+    pub(super) secret: SecretBytes,
 }
 
 impl KeyConfig {
@@ -149,7 +181,7 @@ impl KeyConfig {
         sym: SymmetricAlgorithm,
         request: &[u8],
     ) -> Result<(Vec<u8>, ClientResponse)> {
-        self.encapsulate_inner(sym, request, |suite, pk, info| {
+        self.encapsulate_inner(sym, request, Variant::Whole, |suite, pk, info| {
             Ok(hpke::setup_base_sender(suite, pk, info)?)
         })
     }
@@ -164,15 +196,16 @@ impl KeyConfig {
         request: &[u8],
         ikm_e: &[u8],
     ) -> Result<(Vec<u8>, ClientResponse)> {
-        self.encapsulate_inner(sym, request, |suite, pk, info| {
+        self.encapsulate_inner(sym, request, Variant::Whole, |suite, pk, info| {
             Ok(hpke::setup_base_sender_derand(suite, pk, info, ikm_e)?)
         })
     }
 
-    fn encapsulate_inner(
+    pub(super) fn encapsulate_inner(
         &self,
         sym: SymmetricAlgorithm,
         request: &[u8],
+        variant: Variant,
         setup: impl FnOnce(&Suite, &EncapsulationKey, &[u8]) -> Result<(Vec<u8>, hpke::Context)>,
     ) -> Result<(Vec<u8>, ClientResponse)> {
         if !self.symmetric().contains(&sym) {
@@ -192,14 +225,22 @@ impl KeyConfig {
             kdf_id: sym.kdf_id,
             aead_id: sym.aead_id,
         };
-        let (enc, mut ctx) = setup(&suite, &self.encapsulation_key()?, &hdr.info())?;
+        let (enc, mut ctx) = setup(
+            &suite,
+            &self.encapsulation_key()?,
+            &hdr.info_with(variant.request_label()),
+        )?;
         if enc.len() != nenc {
             return Err(Error::Crypto(qsafe_core::Error::Internal(
                 "HPKE enc length",
             )));
         }
-        let ct = ctx.seal(b"", request)?;
-        let secret = ctx.export(RESPONSE_LABEL, response_nonce_len(aead))?;
+        let ct = match variant {
+            Variant::Whole => ctx.seal(b"", request)?,
+            // One final chunk: a zero length, then the chunk sealed with AAD "final".
+            Variant::Chunked => [&[0u8][..], &ctx.seal(FINAL_AAD, request)?].concat(),
+        };
+        let secret = ctx.export(variant.response_label(), response_nonce_len(aead))?;
         let mut out = Vec::with_capacity(RequestHeader::LEN + enc.len() + ct.len());
         out.extend_from_slice(&hdr.encode());
         out.extend_from_slice(&enc);
@@ -299,10 +340,10 @@ impl DangerousGateway<'_> {
 #[derive(Debug)]
 pub struct ServerResponse {
     key_id: u8,
-    kdf: Hkdf,
-    aead: Aead,
-    enc: Vec<u8>,
-    secret: SecretBytes,
+    pub(super) kdf: Hkdf,
+    pub(super) aead: Aead,
+    pub(super) enc: Vec<u8>,
+    pub(super) secret: SecretBytes,
 }
 
 impl Gateway {
@@ -393,6 +434,14 @@ impl Gateway {
     /// [`Error::UnsupportedSuite`] (the key exists but not with this KEM, KDF and AEAD).
     /// Then [`Error::Decryption`], one opaque error for a rejected `enc` and a failed open.
     pub fn decapsulate(&self, enc_request: &[u8]) -> Result<(Vec<u8>, ServerResponse)> {
+        self.decapsulate_variant(enc_request, Variant::Whole)
+    }
+
+    pub(super) fn decapsulate_variant(
+        &self,
+        enc_request: &[u8],
+        variant: Variant,
+    ) -> Result<(Vec<u8>, ServerResponse)> {
         if enc_request.len() > self.max_request {
             return Err(Error::TooLarge {
                 what: "request",
@@ -421,10 +470,14 @@ impl Gateway {
             .filter(|(_, ct)| ct.len() >= TAG_LEN)
             .ok_or(Error::Malformed("request"))?;
         let suite = Suite::new(cfg.kem(), kdf, Some(aead))?;
-        let mut ctx = hpke::setup_base_receiver(&suite, enc, key.secret(), &hdr.info())
+        let info = hdr.info_with(variant.request_label());
+        let mut ctx = hpke::setup_base_receiver(&suite, enc, key.secret(), &info)
             .map_err(|_| Error::Decryption)?;
-        let request = ctx.open(b"", ct).map_err(|_| Error::Decryption)?;
-        let secret = ctx.export(RESPONSE_LABEL, response_nonce_len(aead))?;
+        let request = match variant {
+            Variant::Whole => ctx.open(b"", ct).map_err(|_| Error::Decryption)?,
+            Variant::Chunked => super::chunked::open_request_chunks(&mut ctx, ct)?,
+        };
+        let secret = ctx.export(variant.response_label(), response_nonce_len(aead))?;
         Ok((
             request,
             ServerResponse {
