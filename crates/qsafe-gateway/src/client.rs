@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use qsafe_core::sig::VerifyingKey;
 use qsafe_tls::rustls::pki_types::ServerName;
@@ -27,6 +28,8 @@ use crate::httpsig::{
     content_digest,
 };
 use crate::ohttp::{self, ClientResponse, KeyConfig, bhttp};
+
+mod stream;
 
 /// Largest response body read.
 const MAX_RESPONSE: usize = 16 << 20;
@@ -152,6 +155,31 @@ pub struct InnerResponse {
     pub timings: Timings,
 }
 
+/// The response signature must cover the request (`;req`): its method, target and digest.
+fn check_bound(verified: &httpsig::Verified) -> Result<(), ClientError> {
+    let bound = ["@method", "@target-uri", "content-digest"]
+        .iter()
+        .all(|n| {
+            verified
+                .components
+                .iter()
+                .any(|c| c.is_req() && c.name() == *n)
+        });
+    if bound {
+        Ok(())
+    } else {
+        Err(ClientError::ResponseUnbound)
+    }
+}
+
+fn fields_of(headers: &http::HeaderMap) -> Fields {
+    let mut fields = Fields::new();
+    for (name, value) in headers {
+        fields.append(name.as_str(), value.as_bytes());
+    }
+    fields
+}
+
 /// Resolves every key id to the pinned gateway key.
 struct Pinned(VerifyingKey);
 
@@ -250,6 +278,31 @@ impl Client {
         headers: &Fields,
         body: Vec<u8>,
     ) -> Result<RawResponse, ClientError> {
+        let (response, driver) = self.exchange(method, path, headers, body).await?;
+        let status = response.status().as_u16();
+        let fields = fields_of(response.headers());
+        let body = Limited::new(response.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+            .to_bytes();
+        driver.abort();
+        Ok(RawResponse {
+            status,
+            headers: fields,
+            body,
+        })
+    }
+
+    /// Connects, sends, and returns the response with its body still to read; abort the
+    /// returned connection task when done.
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &Fields,
+        body: Vec<u8>,
+    ) -> Result<(http::Response<Incoming>, tokio::task::JoinHandle<()>), ClientError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(ClientError::Connect)?;
@@ -262,7 +315,9 @@ impl Client {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;
-        let driver = tokio::spawn(conn);
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
         let mut builder = http::Request::builder()
             .method(method)
             .uri(path)
@@ -277,23 +332,7 @@ impl Client {
             .send_request(request)
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;
-        let status = response.status().as_u16();
-        let mut fields = Fields::new();
-        for (name, value) in response.headers() {
-            fields.append(name.as_str(), value.as_bytes());
-        }
-        let body = Limited::new(response.into_body(), MAX_RESPONSE)
-            .collect()
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?
-            .to_bytes();
-        drop(sender);
-        driver.abort();
-        Ok(RawResponse {
-            status,
-            headers: fields,
-            body,
-        })
+        Ok((response, driver))
     }
 
     /// Fetches the gateway's key configurations (`/.well-known/ohttp-gateway`) and keeps the
@@ -345,18 +384,8 @@ impl Client {
         inner_path: &str,
         json: Option<&serde_json::Value>,
     ) -> Result<Sealed, ClientError> {
-        let mut inner = bhttp::Request::new(method, "https", self.authority.clone(), inner_path);
-        if let Some(json) = json {
-            inner
-                .headers
-                .push(bhttp::Field::new("content-type", "application/json"));
-            inner.content = json.to_string().into_bytes();
-        }
-        let encoded = inner
-            .encode()
-            .map_err(|e| ClientError::Encapsulate(e.into()))?;
         let (enc_request, pending) = config
-            .encapsulate(&encoded)
+            .encapsulate(&self.inner_request(method, inner_path, json)?)
             .map_err(ClientError::Encapsulate)?;
         Ok(Sealed {
             enc_request,
@@ -365,11 +394,39 @@ impl Client {
         })
     }
 
+    /// The encoded binary HTTP inner request, with a JSON body when given.
+    fn inner_request(
+        &self,
+        method: &str,
+        inner_path: &str,
+        json: Option<&serde_json::Value>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut inner = bhttp::Request::new(method, "https", self.authority.clone(), inner_path);
+        if let Some(json) = json {
+            inner
+                .headers
+                .push(bhttp::Field::new("content-type", "application/json"));
+            inner.content = json.to_string().into_bytes();
+        }
+        inner
+            .encode()
+            .map_err(|e| ClientError::Encapsulate(e.into()))
+    }
+
     /// The signed outer request (`POST /`, `message/ohttp-req`) for `body`, created at
     /// `created` (Unix seconds).
     pub fn sign_outer(&self, body: &[u8], created: i64) -> Result<httpsig::Request, ClientError> {
+        self.sign_outer_as(body, created, ohttp::REQUEST_MEDIA_TYPE)
+    }
+
+    fn sign_outer_as(
+        &self,
+        body: &[u8],
+        created: i64,
+        media_type: &str,
+    ) -> Result<httpsig::Request, ClientError> {
         let mut request = httpsig::Request::new("POST", "https", &self.authority, "/")
-            .with_header("content-type", ohttp::REQUEST_MEDIA_TYPE)
+            .with_header("content-type", media_type)
             .with_header(
                 "content-digest",
                 content_digest(body, &[DigestAlgorithm::Sha512]),
@@ -408,17 +465,7 @@ impl Client {
             let verified = verifier
                 .verify_response(&response, Some(outer), &raw.body)
                 .map_err(ClientError::ResponseSignature)?;
-            let bound = ["@method", "@target-uri", "content-digest"]
-                .iter()
-                .all(|n| {
-                    verified
-                        .components
-                        .iter()
-                        .any(|c| c.is_req() && c.name() == *n)
-                });
-            if !bound {
-                return Err(ClientError::ResponseUnbound);
-            }
+            check_bound(&verified)?;
             response_keyid = Some(verified.keyid);
         }
         timings.verify = t.elapsed();

@@ -110,7 +110,8 @@ pub use component::{
     parse_signatures,
 };
 pub use digest::{
-    DigestAlgorithm, DigestCheck, MAX_CONTENT_DIGEST_LEN, content_digest, verify_content_digest,
+    DigestAlgorithm, DigestCheck, DigestWriter, MAX_CONTENT_DIGEST_LEN, content_digest,
+    verify_content_digest,
 };
 pub use error::{Error, ErrorClass, SHOWN_MAX};
 pub use message::{Fields, Request, Response};

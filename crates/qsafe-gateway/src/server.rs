@@ -51,6 +51,7 @@ pub mod embedded;
 pub mod managed_keys;
 pub mod metrics;
 mod routes;
+mod stream;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -388,6 +389,14 @@ impl GatewayKeys {
     /// Opens an encapsulated request with the published key it names (current or previous).
     pub fn decapsulate(&self, enc: &[u8]) -> ohttp::Result<(Vec<u8>, ohttp::ServerResponse)> {
         self.read().gateway.decapsulate(enc)
+    }
+
+    /// Opens a chunked encapsulated request (`message/ohttp-chunked-req`).
+    pub fn decapsulate_chunked(
+        &self,
+        enc: &[u8],
+    ) -> ohttp::Result<(Vec<u8>, ohttp::ChunkedServerResponse)> {
+        self.read().gateway.decapsulate_chunked(enc)
     }
 
     fn decode_request(&self, plain: &[u8]) -> ohttp::Result<ohttp::bhttp::Request> {

@@ -81,12 +81,15 @@ impl Harness {
     }
 
     fn client(&self) -> Client {
-        let key = SigningKey::from_private_bytes(
+        self.client_as(self.client_key_copy(), CLIENT_KEYID)
+    }
+
+    fn client_key_copy(&self) -> SigningKey {
+        SigningKey::from_private_bytes(
             self.client_key.algorithm(),
             self.client_key.private_bytes().unwrap().expose(),
         )
-        .unwrap();
-        self.client_as(key, CLIENT_KEYID)
+        .unwrap()
     }
 
     fn client_as(&self, key: SigningKey, keyid: &str) -> Client {
@@ -593,5 +596,42 @@ async fn server_full_crypto_queue_sheds_with_503_and_serves_the_rest() {
         }
     }
     assert!(served > 0 && shed > 0, "served {served}, shed {shed}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_streamed_answer_is_verified_at_its_end() {
+    let h = Harness::start(|_| {}).await;
+    let client = h.client();
+    let body = infer_body(&digits_input(2));
+    let whole = client.infer("digits", &body).await.unwrap();
+
+    // The embedded model's answer as a chunked response: the same prediction, signed.
+    let mut pieces = 0;
+    let streamed = client
+        .call_streaming("POST", "/v2/models/digits/infer", Some(&body), |_| {
+            pieces += 1
+        })
+        .await
+        .unwrap();
+    assert_eq!(streamed.status, 200);
+    assert_eq!(streamed.body, whole.body);
+    assert_eq!(pieces, 1);
+    assert!(streamed.response_keyid.is_some());
+
+    // Pinned to another gateway key: the trailer signature fails, exit-3 class.
+    let other = SigningKey::generate(&registry::MLDSA65_ED25519_SHA512).unwrap();
+    let wrong = Client::new(
+        &h.url,
+        Signer::new(h.client_key_copy(), CLIENT_KEYID).unwrap(),
+        Some(other.verifying_key().unwrap()),
+        h.roots.clone(),
+    )
+    .unwrap();
+    let err = wrong
+        .call_streaming("POST", "/v2/models/digits/infer", Some(&body), |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.is_verification_failure(), "{err}");
     h.shutdown().await;
 }

@@ -248,6 +248,29 @@ async fn kserve_and_openai_through_the_gateway() {
     assert_eq!(events.len(), 4, "{text}");
     assert_eq!(events[3], "data: [DONE]");
 
+    // The same call streamed (chunked OHTTP): the events open as their chunks arrive, and the
+    // gateway's signature over the whole stream, sent as a trailer, verifies at the end.
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    let r = gw
+        .client
+        .call_streaming("POST", "/v1/chat/completions", Some(&stream), |p| {
+            pieces.push(p.to_vec())
+        })
+        .await
+        .unwrap();
+    assert!(
+        r.response_keyid.is_some(),
+        "the trailer signature was checked"
+    );
+    assert_eq!(r.content_type.as_deref(), Some("text/event-stream"));
+    assert_eq!(pieces.concat(), r.content);
+    assert!(pieces.len() > 1, "arrived in {} piece(s)", pieces.len());
+    assert!(
+        String::from_utf8(r.content)
+            .unwrap()
+            .ends_with("data: [DONE]\n\n")
+    );
+
     // Anything outside the model APIs is answered by the gateway, never forwarded.
     for (method, path) in [
         ("POST", "/admin"),
@@ -270,6 +293,7 @@ async fn kserve_and_openai_through_the_gateway() {
             "POST /v1/completions",
             "POST /v1/embeddings",
             "GET /v1/models",
+            "POST /v1/chat/completions",
             "POST /v1/chat/completions",
         ]
     );

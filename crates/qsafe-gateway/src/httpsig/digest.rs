@@ -74,6 +74,41 @@ pub fn content_digest(body: &[u8], algorithms: &[DigestAlgorithm]) -> String {
     sfv::write_dictionary(&dict)
 }
 
+/// Computes a `Content-Digest` over a body sent in pieces (a streamed response, whose digest
+/// goes in a trailer).
+#[derive(Debug)]
+pub struct DigestWriter {
+    alg: DigestAlgorithm,
+    hasher: Hasher,
+}
+
+impl DigestWriter {
+    /// A digest with `alg`.
+    pub fn new(alg: DigestAlgorithm) -> Self {
+        DigestWriter {
+            alg,
+            hasher: Hasher::new(alg.hash()),
+        }
+    }
+
+    /// Absorbs the next piece of the body.
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+    }
+
+    /// The field value (`sha-512=:…:`).
+    pub fn finish(self) -> String {
+        let dict: sfv::Dictionary = vec![(
+            self.alg.key().to_owned(),
+            Member::Item(Item {
+                bare: BareItem::ByteSeq(self.hasher.finish()),
+                params: Vec::new(),
+            }),
+        )];
+        sfv::write_dictionary(&dict)
+    }
+}
+
 /// Checks `body` against a `Content-Digest` field value. Returns the algorithms checked.
 pub fn verify_content_digest(value: &str, body: &[u8]) -> Result<Vec<DigestAlgorithm>, Error> {
     let mut check = DigestCheck::new(value)?;

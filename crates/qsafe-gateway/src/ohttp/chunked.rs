@@ -112,6 +112,7 @@ impl ChunkedServerResponse {
             key,
             aead_nonce,
             counter: 0,
+            done: false,
         };
         Ok((sealer, nonce.expose().to_vec()))
     }
@@ -135,6 +136,7 @@ pub struct ChunkSealer {
     key: AeadKey,
     aead_nonce: SecretBytes,
     counter: u64,
+    done: bool,
 }
 
 impl ChunkSealer {
@@ -142,6 +144,9 @@ impl ChunkSealer {
     pub fn seal(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
         if chunk.is_empty() {
             return Err(Error::Malformed("empty non-final chunk"));
+        }
+        if self.done {
+            return Err(Error::Malformed("chunk after the final chunk"));
         }
         let sealed = self
             .key
@@ -156,8 +161,12 @@ impl ChunkSealer {
         Ok(out)
     }
 
-    /// The final chunk (may be empty), after a zero length.
-    pub fn seal_final(self, chunk: &[u8]) -> Result<Vec<u8>> {
+    /// The final chunk (may be empty), after a zero length; nothing can be sealed after it.
+    pub fn seal_final(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
+        if self.done {
+            return Err(Error::Malformed("a second final chunk"));
+        }
+        self.done = true;
         let sealed = self.key.seal(
             &chunk_nonce(&self.aead_nonce, self.counter),
             FINAL_AAD,

@@ -5,17 +5,18 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::json;
 
 use super::crypto_pool::Refused;
 use super::metrics::Step;
-use super::{Backend, State, embedded, inner_json, upstream};
+use super::{Backend, State, embedded, inner_json, stream, upstream};
 use crate::httpsig::{self, DigestAlgorithm, ErrorClass, Fields, SignatureParams, content_digest};
 use crate::ohttp::{self, bhttp};
 
-type Response = http::Response<Full<Bytes>>;
+pub(super) type Response = http::Response<BoxBody<Bytes, std::convert::Infallible>>;
 
 /// Longest `x-request-id` taken from a client.
 const MAX_REQUEST_ID: usize = 128;
@@ -32,8 +33,8 @@ fn request_id(req: &http::Request<Incoming>) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response {
-    let mut resp = http::Response::new(Full::new(body.into()));
+pub(super) fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response {
+    let mut resp = http::Response::new(Full::new(body.into()).boxed());
     *resp.status_mut() = status;
     if let Ok(v) = HeaderValue::from_str(content_type) {
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
@@ -41,7 +42,7 @@ fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Re
     resp
 }
 
-fn error(status: StatusCode, code: &str, request_id: &str) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, request_id: &str) -> Response {
     respond(
         status,
         "application/json",
@@ -144,13 +145,17 @@ async fn limited(
             error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", id),
         );
     }
+    // `message/ohttp-req`, or `message/ohttp-chunked-req` for an answer streamed chunk by
+    // chunk (draft-ietf-ohai-chunked-ohttp).
+    let mut chunked = false;
     if protected {
         let ct = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !ct.eq_ignore_ascii_case(ohttp::REQUEST_MEDIA_TYPE) {
+        chunked = ct.eq_ignore_ascii_case(ohttp::CHUNKED_REQUEST_MEDIA_TYPE);
+        if !chunked && !ct.eq_ignore_ascii_case(ohttp::REQUEST_MEDIA_TYPE) {
             return (
                 route,
                 error(
@@ -214,7 +219,7 @@ async fn limited(
     let job = {
         let (state, id) = (Arc::clone(state), id.to_owned());
         move || {
-            let opened = open_request(&state, &sig_req, &body, protected, &id);
+            let opened = open_request(&state, &sig_req, &body, protected, chunked, &id);
             (sig_req, body, opened)
         }
     };
@@ -251,6 +256,12 @@ async fn limited(
         }
         Ok(Opened::Protected(d)) => (d.inner, d.responder),
     };
+    let responder = match responder {
+        Responder::Whole(r) => r,
+        Responder::Chunked(r) => {
+            return (route, stream::respond(state, sig_req, r, inner, id).await);
+        }
+    };
 
     // 3. Inner request → model or upstream.
     let inner_resp = match inner {
@@ -284,7 +295,13 @@ enum Opened {
 /// encapsulates the response.
 struct Decapsulated {
     inner: ohttp::Result<bhttp::Request>,
-    responder: ohttp::ServerResponse,
+    responder: Responder,
+}
+
+/// How the answer is encapsulated: whole, or chunk by chunk as it is produced.
+enum Responder {
+    Whole(ohttp::ServerResponse),
+    Chunked(ohttp::ChunkedServerResponse),
 }
 
 fn refused_response(refused: Refused, id: &str) -> Response {
@@ -308,6 +325,7 @@ fn open_request(
     sig_req: &httpsig::Request,
     body: &[u8],
     protected: bool,
+    chunked: bool,
     id: &str,
 ) -> Result<Opened, Box<Response>> {
     if state.config.require_signature || sig_req.headers.contains("signature") {
@@ -333,7 +351,17 @@ fn open_request(
         return Ok(Opened::Clear);
     }
     let t = Instant::now();
-    let opened = state.keys.decapsulate(body);
+    let opened = if chunked {
+        state
+            .keys
+            .decapsulate_chunked(body)
+            .map(|(plain, r)| (plain, Responder::Chunked(r)))
+    } else {
+        state
+            .keys
+            .decapsulate(body)
+            .map(|(plain, r)| (plain, Responder::Whole(r)))
+    };
     state.metrics.observe(Step::Decapsulate, "", t.elapsed());
     match opened {
         Ok((plain, responder)) => Ok(Opened::Protected(Box::new(Decapsulated {
@@ -408,7 +436,7 @@ fn seal_response(
     }
 }
 
-fn sign_response(
+pub(super) fn sign_response(
     state: &State,
     request: &httpsig::Request,
     body: &[u8],
@@ -429,7 +457,7 @@ fn sign_response(
 }
 
 /// The inner API call: the embedded model, or the upstream for the model API paths.
-async fn inner_call(state: &State, req: &bhttp::Request, id: &str) -> bhttp::Response {
+pub(super) async fn inner_call(state: &State, req: &bhttp::Request, id: &str) -> bhttp::Response {
     let t = Instant::now();
     match &state.backend {
         Backend::Embedded(model) => {

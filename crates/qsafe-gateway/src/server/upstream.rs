@@ -27,6 +27,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Uri, header};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -208,11 +209,59 @@ impl Upstream {
         }
     }
 
+    /// Forwards an inner request and hands back the answer's head and live body, for a
+    /// streamed (chunked OHTTP) response; failures before the head are answered whole.
+    pub async fn forward_streaming(
+        &self,
+        req: &bhttp::Request,
+        request_id: &str,
+    ) -> Result<Streaming, bhttp::Response> {
+        match tokio::time::timeout(self.limits.timeout, self.open_exchange(req, request_id)).await {
+            Ok(Ok((head, body))) => Ok(Streaming {
+                head,
+                body,
+                idle_timeout: self.limits.timeout,
+                max_bytes: self.limits.max_response,
+            }),
+            Ok(Err(code)) => {
+                tracing::warn!(request_id, upstream = %self.url(), code, "upstream failed");
+                Err(inner_json(502, &json!({ "error": code })))
+            }
+            Err(_) => {
+                tracing::warn!(request_id, upstream = %self.url(), "upstream timed out");
+                Err(inner_json(504, &json!({ "error": "upstream_timeout" })))
+            }
+        }
+    }
+
     async fn exchange(
         &self,
         req: &bhttp::Request,
         request_id: &str,
     ) -> Result<bhttp::Response, &'static str> {
+        let (mut out, body) = self.open_exchange(req, request_id).await?;
+        let body = Limited::new(body, self.limits.max_response)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    "upstream_response_too_large"
+                } else {
+                    "upstream_unavailable"
+                }
+            })?;
+        out.content = body.to_bytes().to_vec();
+        Ok(out)
+    }
+
+    /// Sends the request; returns the response head (status and forwarded fields) and body.
+    async fn open_exchange(
+        &self,
+        req: &bhttp::Request,
+        request_id: &str,
+    ) -> Result<(bhttp::Response, Incoming), &'static str> {
         let method =
             Method::from_bytes(req.method.as_bytes()).map_err(|_| "inner_request_invalid")?;
         let uri: Uri = format!("{}{}{}", self.scheme_authority, self.prefix, req.path)
@@ -255,21 +304,21 @@ impl Upstream {
                 out.headers.push(bhttp::Field::new(name, v.as_bytes()));
             }
         }
-        let body = Limited::new(response.into_body(), self.limits.max_response)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    "upstream_response_too_large"
-                } else {
-                    "upstream_unavailable"
-                }
-            })?;
-        out.content = body.to_bytes().to_vec();
-        Ok(out)
+        Ok((out, response.into_body()))
     }
+}
+
+/// An upstream answer still arriving: its head, and the body to read frame by frame.
+#[derive(Debug)]
+pub struct Streaming {
+    /// Status and forwarded fields (no content).
+    pub head: bhttp::Response,
+    /// The body.
+    pub body: Incoming,
+    /// Longest wait for the next piece.
+    pub idle_timeout: Duration,
+    /// Largest body forwarded.
+    pub max_bytes: usize,
 }
 
 #[cfg(test)]
