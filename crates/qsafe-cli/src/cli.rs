@@ -156,6 +156,12 @@ pub struct InferArgs {
     /// embeddings (/v1/chat/completions, /v1/completions, /v1/embeddings).
     #[arg(long, value_name = "API", value_enum)]
     pub openai: Option<OpenAiApi>,
+    /// Ask for the answer chunk by chunk (chunked OHTTP) and, with --openai, print each piece
+    /// as it arrives (use an OpenAI request with "stream": true). The gateway's signature over
+    /// the whole stream is checked at the end: exit 3 if it fails, and the printed pieces must
+    /// then be discarded.
+    #[arg(long)]
+    pub stream: bool,
     /// The request body (JSON): a KServe V2 inference request or an OpenAI request; - for stdin.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,

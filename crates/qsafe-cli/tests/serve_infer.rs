@@ -159,6 +159,12 @@ fn serve_dev_in_front_of_an_upstream_model_server() {
     let answer: serde_json::Value =
         serde_json::from_str(&infer(&["--openai", "chat"], chat)).unwrap();
     assert_eq!(answer["choices"][0]["message"]["content"], "echo: hi");
+    // Streamed chunk by chunk: the events are printed as they open, verified at the end.
+    let streamed = r#"{"model": "echo", "stream": true, "messages": [{"role": "user", "content": "one two"}]}"#;
+    let out = infer(&["--openai", "chat", "--stream"], streamed);
+    assert!(out.starts_with("data: {"), "{out}");
+    assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+    assert_eq!(out.matches("chat.completion.chunk").count(), 3, "{out}");
     let kserve =
         r#"{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1.5, 2.5]}]}"#;
     let out = infer(&["--json", "--model", "double"], kserve);

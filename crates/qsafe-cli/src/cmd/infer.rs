@@ -4,11 +4,15 @@
 //!
 //! `--model NAME` calls KServe V2 inference and prints the predicted labels; `--openai API`
 //! posts the input to an OpenAI-compatible endpoint behind `serve --upstream` and prints the
-//! verified answer as received.
+//! verified answer as received. `--stream` asks for a chunked answer: with `--openai`, each
+//! piece is printed as it opens (authenticated per chunk by OHTTP) and the gateway's
+//! signature over the whole stream is checked at the end (exit 3, discard the output, if not).
 
 use qsafe_core::keys::PrivateKey;
 use qsafe_gateway::client::Client;
 use qsafe_gateway::httpsig::Signer;
+use std::io::Write as _;
+
 use serde_json::json;
 
 use super::{Out, load_private, load_public};
@@ -92,22 +96,41 @@ pub fn run(out: Out, args: InferArgs) -> Outcome {
             ));
         }
     };
-    let response = runtime
-        .block_on(client.call("POST", &path, Some(&body)))
-        .map_err(|e| {
-            if e.is_verification_failure() {
-                Failure::new(
-                    exit::CRYPTO,
-                    format!("the gateway's response failed verification: {e}"),
-                    "check --gateway-key; nothing from the response was used",
-                )
+    // With --stream and --openai, pieces go to stdout as their chunks open.
+    let live = args.stream && args.openai.is_some() && !out.json;
+    let call = async {
+        if args.stream {
+            client
+                .call_streaming("POST", &path, Some(&body), |piece| {
+                    if live {
+                        let mut stdout = std::io::stdout().lock();
+                        let _ = stdout.write_all(piece).and_then(|()| stdout.flush());
+                    }
+                })
+                .await
+        } else {
+            client.call("POST", &path, Some(&body)).await
+        }
+    };
+    let response = runtime.block_on(call).map_err(|e| {
+        if e.is_verification_failure() {
+            let hint = if live {
+                "check --gateway-key; DISCARD the pieces printed above: the stream did not verify"
             } else {
-                Failure::error(
-                    format!("calling {}: {e}", args.gateway),
-                    "check the gateway is running and --ca matches its certificate",
-                )
-            }
-        })?;
+                "check --gateway-key; nothing from the response was used"
+            };
+            Failure::new(
+                exit::CRYPTO,
+                format!("the gateway's response failed verification: {e}"),
+                hint,
+            )
+        } else {
+            Failure::error(
+                format!("calling {}: {e}", args.gateway),
+                "check the gateway is running and --ca matches its certificate",
+            )
+        }
+    })?;
     if out.json {
         return print_json(&json!({
             "schema_version": 1, "ok": response.status == 200, "status": response.status,
@@ -140,6 +163,10 @@ pub fn run(out: Out, args: InferArgs) -> Outcome {
         Some(k) => format!("signature verified ({k})"),
         None => "signature NOT checked".into(),
     };
+    if live {
+        eprintln!("\nstream complete; decrypted; {verified}");
+        return Ok(());
+    }
     if args.openai.is_some() {
         println!("{}", String::from_utf8_lossy(&response.content));
         eprintln!("decrypted; {verified}");
