@@ -11,6 +11,9 @@
 //! - [`Classifier::metadata`] is the KServe Open Inference Protocol (V2) model-metadata
 //!   response for `GET /v2/models/digits`: input `input` FP32 `[-1,64]`, outputs
 //!   `probabilities` FP32 `[-1,10]` and `label` INT64 `[-1]`.
+//! - [`Classifier::parameters`] / [`Classifier::from_parameters`] view the weights as one flat
+//!   vector (`w1`, `b1`, `w2`, `b2`; [`parameter_count`] values), the form federated averaging
+//!   adds and averages.
 //! - [`train`] (feature `train`) is the deterministic training recipe that produced
 //!   `assets/digits-mlp.safetensors`; `examples/train_digits.rs` runs it.
 //!
@@ -169,6 +172,83 @@ impl Classifier {
         })
     }
 
+    /// Builds a classifier from a flat parameter vector in the order of
+    /// [`parameters`](Self::parameters) (`w1`, `b1`, `w2`, `b2`, each row-major) and a complete
+    /// `__metadata__` map (start from [`required_metadata`]). The checks are those of
+    /// [`from_safetensors`](Self::from_safetensors): the inverse of `parameters` for any
+    /// classifier, `from_parameters(c.hidden(), &c.parameters(), c.file_metadata().clone())`
+    /// gives back `c`.
+    ///
+    /// # Errors
+    /// [`Error::Tensor`] if `hidden` is outside `1..=`[`MAX_HIDDEN`], the length is not
+    /// [`parameter_count`]`(hidden)`, or a value is not finite (named by tensor and element);
+    /// [`Error::Metadata`] as for a weights file.
+    pub fn from_parameters(
+        hidden: usize,
+        parameters: &[f32],
+        metadata: BTreeMap<String, String>,
+    ) -> Result<Self> {
+        if !(1..=MAX_HIDDEN).contains(&hidden) {
+            return Err(tensor_error(
+                "w1",
+                format!("hidden width {hidden}, expected 1..={MAX_HIDDEN}"),
+            ));
+        }
+        let expected = parameter_count(hidden);
+        if parameters.len() != expected {
+            return Err(tensor_error(
+                "parameters",
+                format!(
+                    "{} values, expected {expected} for a {INPUT_FEATURES}-{hidden}-{CLASSES} network",
+                    parameters.len()
+                ),
+            ));
+        }
+        let sizes = [hidden * INPUT_FEATURES, hidden, CLASSES * hidden, CLASSES];
+        let mut tensors: Vec<Vec<f32>> = Vec::with_capacity(TENSOR_NAMES.len());
+        let mut rest = parameters;
+        for (name, size) in TENSOR_NAMES.iter().zip(sizes) {
+            let (values, tail) = rest
+                .split_at_checked(size)
+                .ok_or_else(|| tensor_error(name, "parameter vector too short".to_owned()))?;
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(tensor_error(
+                    name,
+                    format!("element {i} is not a finite number"),
+                ));
+            }
+            tensors.push(values.to_vec());
+            rest = tail;
+        }
+        let version = check_metadata(&metadata)?;
+        let [w1, b1, w2, b2]: [Vec<f32>; 4] = tensors
+            .try_into()
+            .map_err(|_| tensor_error("parameters", "wrong number of tensors".to_owned()))?;
+        Ok(Self {
+            mlp: Mlp {
+                hidden,
+                w1,
+                b1,
+                w2,
+                b2,
+            },
+            version,
+            metadata,
+        })
+    }
+
+    /// The weights as one flat vector: `w1` (`[H,64]`), `b1` (`[H]`), `w2` (`[10,H]`), `b2`
+    /// (`[10]`), each row-major as in the weights file, concatenated in that order;
+    /// [`parameter_count`]`(H)` values. `w1` acts on raw `0..=16` intensities (the training
+    /// input scale is folded in). Federated averaging adds and averages these vectors.
+    pub fn parameters(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(parameter_count(self.mlp.hidden));
+        for tensor in [&self.mlp.w1, &self.mlp.b1, &self.mlp.w2, &self.mlp.b2] {
+            out.extend_from_slice(tensor);
+        }
+        out
+    }
+
     /// Serialises the classifier as a safetensors file that [`from_safetensors`] accepts.
     ///
     /// The output is canonical: tensors laid out as the `safetensors` crate lays them out
@@ -284,6 +364,31 @@ impl Classifier {
     pub fn file_metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
     }
+}
+
+/// Length of [`Classifier::parameters`] for hidden width `hidden`: `75 · hidden + 10`
+/// (2410 for the committed `H = 32`).
+pub const fn parameter_count(hidden: usize) -> usize {
+    // (64 + 1 + 10) · H + 10, saturating for absurd widths (which no check accepts).
+    hidden
+        .saturating_mul(INPUT_FEATURES + 1 + CLASSES)
+        .saturating_add(CLASSES)
+}
+
+/// The `__metadata__` entries every weights file must carry, for model `version` (`1-32`
+/// characters of `[A-Za-z0-9._-]`, checked when the classifier is built): `name`
+/// ([`MODEL_NAME`]), `version`, `input_shape` and `class_labels`. Add informational entries
+/// and pass it to [`Classifier::from_parameters`].
+pub fn required_metadata(version: &str) -> BTreeMap<String, String> {
+    [
+        (KEY_NAME, MODEL_NAME),
+        (KEY_VERSION, version),
+        (KEY_INPUT_SHAPE, INPUT_SHAPE),
+        (KEY_CLASS_LABELS, CLASS_LABELS),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }
 
 fn tensor_error(name: &str, reason: String) -> Error {

@@ -7,6 +7,11 @@
 //! bit, on every platform; `tests/model_train.rs` retrains and compares with the committed
 //! file.
 //!
+//! Federated training builds on the same arithmetic: [`Classifier::initial`] is the recipe's
+//! seeded starting point, and [`train_from`] continues SGD from given weights for a few epochs
+//! (fresh momentum, shuffles from its own seed) on one worker's data; the weights travel as
+//! [`Classifier::parameters`] vectors.
+//!
 //! Inputs are scaled by 1/16 during training (so the first layer sees values in 0..1) and the
 //! factor is folded into `w1` afterwards (exact: a power of two), so the saved model takes raw
 //! 0..=16 intensities.
@@ -18,9 +23,8 @@ use std::collections::BTreeMap;
 
 use super::mlp::{Mlp, argmax, softmax};
 use super::{
-    CLASS_LABELS, CLASSES, Classifier, Error, INPUT_FEATURES, INPUT_SHAPE, KEY_CLASS_LABELS,
-    KEY_INPUT_SHAPE, KEY_NAME, KEY_VERSION, MAX_BATCH, MAX_HIDDEN, MAX_INTENSITY, MODEL_NAME,
-    Result,
+    CLASSES, Classifier, Error, INPUT_FEATURES, MAX_BATCH, MAX_HIDDEN, MAX_INTENSITY, Result,
+    required_metadata,
 };
 
 /// Version written into the committed model's metadata (and served in V2 `versions`).
@@ -143,27 +147,175 @@ pub fn train(
 ) -> Result<Classifier> {
     config.validate()?;
     check_data(features, labels)?;
-    let n = labels.len();
-    let hidden = config.hidden;
-    let x: Vec<f32> = features.iter().map(|v| v * INPUT_SCALE).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut mlp = initial_mlp(config.hidden, &mut rng);
+    sgd(&mut mlp, features, labels, config, &mut rng, &mut on_epoch);
+    fold_input_scale(&mut mlp);
+    let mut metadata = recipe_metadata(config.hidden);
+    for (key, value) in [
+        ("training", config.describe()),
+        ("training_seed", config.seed.to_string()),
+    ] {
+        metadata.insert(key.to_owned(), value);
+    }
+    Ok(Classifier {
+        mlp,
+        version: MODEL_VERSION.to_owned(),
+        metadata,
+    })
+}
 
-    // He-uniform for the ReLU layer, Glorot-uniform for the softmax layer; zero biases.
+/// Continues training `start` for `config.epochs` epochs of the recipe's SGD on raw `[n, 64]`
+/// features and labels: the building block of federated averaging, where each worker trains
+/// the round's global model on its own shard.
+///
+/// Same arithmetic as [`train`], with two differences: the weights come from `start` instead
+/// of the seeded initialisation, and the ChaCha8 generator seeded with `config.seed` draws
+/// only the per-epoch shuffles. The momentum buffer starts at zero and lives only for this
+/// call. `config.hidden` must equal `start.hidden()`. The result keeps `start`'s version and
+/// metadata. Deterministic: the same start, data and configuration give the same bits.
+///
+/// `start`'s `w1` (raw-input space) is multiplied by 16 for training and by 1/16 afterwards,
+/// as the recipe folds its input scale; both are exact in `f32` for weights of ordinary size.
+///
+/// # Errors
+/// [`Error::Training`] for an invalid configuration, a hidden width that differs from
+/// `start`'s, empty or inconsistent data, a label above 9, a feature outside 0..=16, or if
+/// training diverges (a weight becomes NaN or infinite).
+pub fn train_from(
+    start: &Classifier,
+    features: &[f32],
+    labels: &[u8],
+    config: &TrainConfig,
+    mut on_epoch: impl FnMut(&EpochStats),
+) -> Result<Classifier> {
+    config.validate()?;
+    if config.hidden != start.hidden() {
+        return Err(Error::Training(format!(
+            "configuration says hidden width {}, the starting model has {}",
+            config.hidden,
+            start.hidden()
+        )));
+    }
+    check_data(features, labels)?;
+    let mut mlp = start.mlp.clone();
+    for w in &mut mlp.w1 {
+        *w *= MAX_INTENSITY;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    sgd(&mut mlp, features, labels, config, &mut rng, &mut on_epoch);
+    fold_input_scale(&mut mlp);
+    let finite = [&mlp.w1, &mlp.b1, &mlp.w2, &mlp.b2]
+        .iter()
+        .all(|t| t.iter().all(|v| v.is_finite()));
+    if !finite {
+        return Err(Error::Training(
+            "training diverged: a weight is not a finite number (lower the learning rate)"
+                .to_owned(),
+        ));
+    }
+    Ok(Classifier {
+        mlp,
+        version: start.version.clone(),
+        metadata: start.metadata.clone(),
+    })
+}
+
+impl Classifier {
+    /// The untrained network the recipe starts from for hidden width `hidden` and `seed`:
+    /// He-uniform `w1`, Glorot-uniform `w2`, zero biases, drawn from ChaCha8 seeded with
+    /// `seed` exactly as [`train`] draws them (with the input scale folded into `w1`). The
+    /// starting point of federated training. Version [`MODEL_VERSION`].
+    ///
+    /// # Errors
+    /// [`Error::Training`] if `hidden` is outside `1..=`[`MAX_HIDDEN`].
+    pub fn initial(hidden: usize, seed: u64) -> Result<Self> {
+        if !(1..=MAX_HIDDEN).contains(&hidden) {
+            return Err(Error::Training(format!(
+                "hidden width {hidden}, expected 1..={MAX_HIDDEN}"
+            )));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut mlp = initial_mlp(hidden, &mut rng);
+        fold_input_scale(&mut mlp);
+        let mut metadata = recipe_metadata(hidden);
+        metadata.insert(
+            "initialisation".to_owned(),
+            format!(
+                "He-uniform w1, Glorot-uniform w2, zero biases; ChaCha8 (rand 0.10) seed {seed}; \
+                 untrained"
+            ),
+        );
+        Ok(Classifier {
+            mlp,
+            version: MODEL_VERSION.to_owned(),
+            metadata,
+        })
+    }
+}
+
+/// The recipe's metadata: the required entries plus `architecture` and `input`.
+fn recipe_metadata(hidden: usize) -> BTreeMap<String, String> {
+    let mut metadata = required_metadata(MODEL_VERSION);
+    for (key, value) in [
+        (
+            "architecture",
+            format!(
+                "MLP {INPUT_FEATURES}-{hidden}-{CLASSES}: probabilities = softmax(w2 relu(w1 x + b1) + b2); \
+                 w1 [{hidden},{INPUT_FEATURES}], w2 [{CLASSES},{hidden}] ([out,in], as torch nn.Linear)"
+            ),
+        ),
+        (
+            "input",
+            "FP32 [N,64]: 8x8 image, row-major, raw intensities 0..16".to_owned(),
+        ),
+    ] {
+        metadata.insert(key.to_owned(), value);
+    }
+    metadata
+}
+
+/// The recipe's initialisation, in training space (inputs scaled by 1/16): He-uniform for the
+/// ReLU layer, Glorot-uniform for the softmax layer, zero biases.
+fn initial_mlp(hidden: usize, rng: &mut ChaCha8Rng) -> Mlp {
     let bound1 = (6.0 / INPUT_FEATURES as f32).sqrt();
     let bound2 = (6.0 / (hidden + CLASSES) as f32).sqrt();
     let w1: Vec<f32> = (0..hidden * INPUT_FEATURES)
-        .map(|_| uniform(&mut rng, bound1))
+        .map(|_| uniform(rng, bound1))
         .collect();
     let w2: Vec<f32> = (0..CLASSES * hidden)
-        .map(|_| uniform(&mut rng, bound2))
+        .map(|_| uniform(rng, bound2))
         .collect();
-    let mut mlp = Mlp {
+    Mlp {
         hidden,
         w1,
         b1: vec![0.0; hidden],
         w2,
         b2: vec![0.0; CLASSES],
-    };
+    }
+}
+
+/// Folds the training input scale into `w1`, so the model takes raw 0..=16 intensities.
+fn fold_input_scale(mlp: &mut Mlp) {
+    for w in &mut mlp.w1 {
+        *w *= INPUT_SCALE;
+    }
+}
+
+/// `config.epochs` epochs of mini-batch SGD with momentum (a fresh, zero velocity) on `mlp`
+/// in training space, one shuffle drawn from `rng` per epoch. Data and configuration are
+/// validated by the caller.
+fn sgd(
+    mlp: &mut Mlp,
+    features: &[f32],
+    labels: &[u8],
+    config: &TrainConfig,
+    rng: &mut ChaCha8Rng,
+    on_epoch: &mut impl FnMut(&EpochStats),
+) {
+    let n = labels.len();
+    let hidden = mlp.hidden;
+    let x: Vec<f32> = features.iter().map(|v| v * INPUT_SCALE).collect();
     let mut grad = Gradients::zeros(hidden);
     let mut velocity = Gradients::zeros(hidden);
     let mut h = vec![0.0; hidden];
@@ -171,7 +323,7 @@ pub fn train(
     let mut order: Vec<usize> = (0..n).collect();
 
     for epoch in 1..=config.epochs {
-        order.shuffle(&mut rng);
+        order.shuffle(rng);
         let mut loss_sum = 0.0f64;
         let mut correct = 0usize;
         for batch in order.chunks(config.batch_size) {
@@ -190,11 +342,11 @@ pub fn train(
                 if let Some(dy) = d.get_mut(yi) {
                     *dy -= 1.0;
                 }
-                grad.accumulate(&mlp, xi, &h, &d, &mut dh);
+                grad.accumulate(mlp, xi, &h, &d, &mut dh);
             }
             // Batch sizes are at most n, far below 2^24: exact.
             let inv = 1.0 / batch.len() as f32;
-            step(&mut mlp, &grad, &mut velocity, inv, config);
+            step(mlp, &grad, &mut velocity, inv, config);
         }
         on_epoch(&EpochStats {
             epoch,
@@ -202,37 +354,6 @@ pub fn train(
             train_accuracy: (correct as f64 / n as f64) as f32,
         });
     }
-
-    for w in &mut mlp.w1 {
-        *w *= INPUT_SCALE;
-    }
-    let mut metadata = BTreeMap::new();
-    for (key, value) in [
-        (KEY_NAME, MODEL_NAME.to_owned()),
-        (KEY_VERSION, MODEL_VERSION.to_owned()),
-        (KEY_INPUT_SHAPE, INPUT_SHAPE.to_owned()),
-        (KEY_CLASS_LABELS, CLASS_LABELS.to_owned()),
-        (
-            "architecture",
-            format!(
-                "MLP {INPUT_FEATURES}-{hidden}-{CLASSES}: probabilities = softmax(w2 relu(w1 x + b1) + b2); \
-                 w1 [{hidden},{INPUT_FEATURES}], w2 [{CLASSES},{hidden}] ([out,in], as torch nn.Linear)"
-            ),
-        ),
-        (
-            "input",
-            "FP32 [N,64]: 8x8 image, row-major, raw intensities 0..16".to_owned(),
-        ),
-        ("training", config.describe()),
-        ("training_seed", config.seed.to_string()),
-    ] {
-        metadata.insert(key.to_owned(), value);
-    }
-    Ok(Classifier {
-        mlp,
-        version: MODEL_VERSION.to_owned(),
-        metadata,
-    })
 }
 
 /// Accuracy of `classifier` on raw `[n, 64]` features and labels.
