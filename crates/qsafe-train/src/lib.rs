@@ -7,6 +7,10 @@
 //! - [`secagg`]: secure aggregation (Bonawitz et al. 2017; SecAgg+ of Bell et al. 2020 as an
 //!   option) with hybrid-KEM key agreement, as sans-IO [`secagg::Client`] and
 //!   [`secagg::Server`] state machines: the aggregator learns only the sum.
+//! - [`fedavg`]: federated averaging of the digits model (`qsafe-model`) on shards of the UCI
+//!   digits data: the [`LocalTrainer`] of a worker, evaluation, and an in-process reference.
+//! - [`net`]: aggregator and workers over TCP, in plaintext, protected ([`session`]) or
+//!   protected with secure aggregation ([`secagg`]).
 //! - [`session`]: the worker ↔ aggregator transport — hybrid-KEM handshake with mutual
 //!   composite-signature authentication, AEAD frames with round and sequence numbers, replay
 //!   and reordering checks, key updates, a frame-size limit, and counters.
@@ -79,10 +83,14 @@
 //! ```
 
 pub mod error;
+pub mod fedavg;
 pub mod mask;
+pub mod net;
 pub mod quant;
 pub mod secagg;
 pub mod session;
+mod trainer;
 
 pub use error::{Error, Result, SecAggError, SessionError};
 pub use quant::Quantiser;
+pub use trainer::LocalTrainer;
