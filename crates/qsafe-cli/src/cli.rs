@@ -50,6 +50,132 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Call a qsafe gateway: sign, encrypt, send, verify and decrypt one inference.
     Infer(InferArgs),
+    /// Federated training with post-quantum protection: authenticated, encrypted updates and
+    /// secure aggregation (the aggregator sees only the sum).
+    #[command(subcommand)]
+    Train(TrainCommand),
+}
+
+#[derive(Subcommand)]
+pub enum TrainCommand {
+    /// Run the aggregator: wait for the workers, run the rounds, write the final model.
+    Aggregator(TrainAggregatorArgs),
+    /// Run one worker on its shard of the UCI digits training data.
+    Worker(TrainWorkerArgs),
+    /// Start an aggregator and N workers as separate processes on loopback; print each round.
+    Demo(TrainDemoArgs),
+}
+
+/// How updates travel.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrainMode {
+    /// No protection (the baseline).
+    Plaintext,
+    /// Authenticated, encrypted session; the aggregator sees each update.
+    Protected,
+    /// Session plus secure aggregation: the aggregator sees only the sum.
+    Secagg,
+}
+
+/// How the digits training data is split across workers.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrainPartition {
+    /// Independent and identically distributed shards.
+    Iid,
+    /// Label skew: most workers see two or three digits.
+    LabelSkew,
+}
+
+#[derive(Args)]
+pub struct TrainAggregatorArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    pub listen: String,
+    /// Rounds of federated averaging.
+    #[arg(long, value_name = "R", default_value_t = 20)]
+    pub rounds: u64,
+    /// Workers to wait for before round 1.
+    #[arg(long, value_name = "K")]
+    pub min_workers: usize,
+    /// Protection.
+    #[arg(long, value_enum, default_value = "secagg")]
+    pub mode: TrainMode,
+    /// Least contributions for a round (secure aggregation: the Shamir threshold; default a
+    /// majority of --min-workers).
+    #[arg(long, value_name = "T")]
+    pub threshold: Option<usize>,
+    /// The aggregator's signing key (protected modes; mldsa65-ed25519-sha512).
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Directory of the workers' public keys (*.pub); worker ids follow the file names' order.
+    #[arg(long, value_name = "DIR")]
+    pub workers: Option<PathBuf>,
+    /// Write the final model here (safetensors, servable by `qsafe serve --model` once sealed).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also seal the final model to this recipient (x-wing public key): FILE.qsealed.
+    #[arg(long, value_name = "PUB", requires_all = ["output", "sign_with"])]
+    pub seal_to: Option<PathBuf>,
+    /// Sign the sealed model with this key (the publisher the gateway trusts).
+    #[arg(long, value_name = "KEY", requires = "seal_to")]
+    pub sign_with: Option<PathBuf>,
+    /// Seconds each phase waits for the workers (local training included).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub phase_timeout: u64,
+    /// Print one JSON object per line as the run progresses (for `train demo`).
+    #[arg(long)]
+    pub events: bool,
+    /// Overwrite --output.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args)]
+pub struct TrainWorkerArgs {
+    /// The aggregator's address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    pub connect: String,
+    /// This worker's shard: I/N (0-based I of N shards).
+    #[arg(long, value_name = "I/N")]
+    pub shard: String,
+    /// Protection (must match the aggregator).
+    #[arg(long, value_enum, default_value = "secagg")]
+    pub mode: TrainMode,
+    /// How the data is split (all workers must agree).
+    #[arg(long, value_enum, default_value = "iid")]
+    pub partition: TrainPartition,
+    /// The worker's signing key (protected modes).
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// The aggregator's public key, pinned (protected modes).
+    #[arg(long, value_name = "PUB")]
+    pub aggregator_key: Option<PathBuf>,
+    /// Fault injection for demos and tests: disconnect while training in round N (after the
+    /// secure-aggregation key exchange, before sending the update).
+    #[arg(long, value_name = "N", hide = true)]
+    pub exit_in_round: Option<u64>,
+}
+
+#[derive(Args)]
+pub struct TrainDemoArgs {
+    /// Workers (separate processes).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub workers: usize,
+    /// Workers that disconnect mid-round (in round 2, after the key exchange).
+    #[arg(long, value_name = "D", default_value_t = 0)]
+    pub dropout: usize,
+    /// Run only the unprotected baseline.
+    #[arg(long)]
+    pub plaintext: bool,
+    /// Rounds.
+    #[arg(long, value_name = "R", default_value_t = 20)]
+    pub rounds: u64,
+    /// How the data is split.
+    #[arg(long, value_enum, default_value = "iid")]
+    pub partition: TrainPartition,
+    /// Where the keys and the final model go.
+    #[arg(long, value_name = "DIR", default_value = "qsafe-train-demo")]
+    pub dir: PathBuf,
 }
 
 #[derive(Args)]

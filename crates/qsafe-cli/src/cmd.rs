@@ -15,13 +15,15 @@ mod serve;
 mod serve_store;
 mod sign;
 mod store;
+mod train;
+mod train_demo;
 
 use std::path::Path;
 
 use qsafe_core::keys::{PrivateKey, PublicKey, codec};
 use qsafe_core::registry::Kind;
 
-use crate::cli::{AuditCommand, Cli, Command, KemCommand, KeyCommand};
+use crate::cli::{AuditCommand, Cli, Command, KemCommand, KeyCommand, TrainCommand};
 use crate::failure::{Failure, Outcome};
 use crate::io::read_input;
 
@@ -77,6 +79,9 @@ pub fn run(cli: Cli) -> Outcome {
         Command::KmsPlugin(a) => kms::run(out, a),
         Command::Serve(a) => serve::run(out, *a),
         Command::Infer(a) => infer::run(out, a),
+        Command::Train(TrainCommand::Aggregator(a)) => train::aggregator(out, a),
+        Command::Train(TrainCommand::Worker(a)) => train::worker(out, a),
+        Command::Train(TrainCommand::Demo(a)) => train_demo::run(out, a),
     }
 }
 

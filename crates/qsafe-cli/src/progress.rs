@@ -39,7 +39,17 @@ impl Progress {
         }
     }
 
-    /// Records `n` more bytes done.
+    /// A bar over `total` items (rounds, files).
+    pub fn items(out: Out, what: &str, total: u64) -> Self {
+        let progress = Self::bytes(out, what, Some(total));
+        progress.bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        progress
+    }
+
+    /// Records `n` more bytes (or items) done.
     pub fn inc(&mut self, n: u64) {
         self.bar.inc(n);
         if self.wanted && !self.shown && self.start.elapsed() > DELAY {
