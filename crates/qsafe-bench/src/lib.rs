@@ -5,10 +5,12 @@
 //! "Computational Overhead Comparison"; [`sizes`] builds the "Memory and Storage Impact" table
 //! from real encodings; [`artifacts`] times sealing and model signing against age and
 //! OpenSSF `model_signing`; [`gateway`] loads the inference gateway (direct, PQ TLS only,
-//! full protection, overload). Progress goes through a callback, so the library draws nothing.
+//! full protection, overload); [`training`] measures bytes and round time of federated
+//! averaging in plaintext, protected and secure-aggregation modes. Progress goes through a callback, so the library draws nothing.
 
 pub mod artifacts;
 pub mod gateway;
 pub mod primitives;
 pub mod sizes;
 pub mod timing;
+pub mod training;

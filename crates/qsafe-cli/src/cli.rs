@@ -794,6 +794,39 @@ pub enum BenchWhat {
     /// The inference gateway under load on loopback: the model direct, behind PQ TLS only,
     /// and with full protection (signed, OHTTP-encapsulated), plus a 10x overload.
     Gateway(BenchGatewayArgs),
+    /// Federated averaging on loopback: bytes on the wire and round time in plaintext,
+    /// protected and secure-aggregation modes, beside the seed's network-impact claims.
+    Training(BenchTrainingArgs),
+}
+
+#[derive(Args)]
+pub struct BenchTrainingArgs {
+    /// Model sizes in parameters, comma-separated (default 1e4,1e5,1e6,1e7; 1e4,1e5 with
+    /// --quick). Accepts plain integers or 1eN.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_count)]
+    pub params: Vec<usize>,
+    /// Worker counts, comma-separated (default 4,16; 4 with --quick).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub workers: Vec<usize>,
+    /// Rounds per run, the first carrying the handshakes (default 4; 3 with --quick).
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<u64>,
+}
+
+/// `10000` or `1e4`.
+fn parse_count(s: &str) -> Result<usize, String> {
+    let bad = || format!("{s:?} is not a count (write 10000 or 1e4)");
+    match s.split_once(['e', 'E']) {
+        Some((m, e)) => {
+            let m: usize = m.parse().map_err(|_| bad())?;
+            let e: u32 = e.parse().map_err(|_| bad())?;
+            10usize
+                .checked_pow(e)
+                .and_then(|p| p.checked_mul(m))
+                .ok_or_else(bad)
+        }
+        None => s.parse().map_err(|_| bad()),
+    }
 }
 
 #[derive(Args)]

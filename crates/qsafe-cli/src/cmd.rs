@@ -4,6 +4,7 @@ mod algs;
 mod bench;
 mod bench_artifacts;
 mod bench_gateway;
+mod bench_training;
 mod infer;
 mod kem;
 mod key;

@@ -31,6 +31,7 @@ pub fn run(out: Out, args: BenchArgs) -> Outcome {
     match args.what {
         Some(BenchWhat::Artifacts(a)) => super::bench_artifacts::run(out, args.quick, a),
         Some(BenchWhat::Gateway(g)) => super::bench_gateway::run(out, args.quick, g),
+        Some(BenchWhat::Training(t)) => super::bench_training::run(out, args.quick, t),
         Some(BenchWhat::Primitives) | None => primitives(out, args.quick),
     }
 }

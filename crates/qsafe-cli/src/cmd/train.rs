@@ -277,7 +277,7 @@ impl LocalTrainer for Trainer {
     fn local_update(&mut self, round: u64, global: &[f32]) -> Result<Vec<f32>, String> {
         if self.exit_in_round == Some(round) {
             eprintln!(
-                "worker {}: leaving in round {round} (fault injection)",
+                "worker on shard {}: leaving in round {round} (fault injection)",
                 self.inner.worker()
             );
             std::process::exit(0);
