@@ -441,7 +441,7 @@ impl Aggregator {
                         continue;
                     }
                 },
-                other => DropReason::Protocol(format!("unexpected {} message", other.name())),
+                other => unexpected(&other),
             };
             self.drop_worker(id, "update", reason, rep);
         }
@@ -474,11 +474,6 @@ impl Aggregator {
         let mut server = Server::new(cfg);
         self.set_rounds(round, rep);
         let protocol = |e: crate::Error| DropReason::Protocol(e.to_string());
-        let spoofed = |claimed: u32, id: u32| {
-            DropReason::Protocol(format!(
-                "message claims to be from worker {claimed} on worker {id}'s connection"
-            ))
-        };
 
         // Round 0: RoundStart → Advertise.
         let start = self.round_start(round, params);
@@ -490,48 +485,26 @@ impl Aggregator {
             p,
         );
         drop(start);
-        let mut u1 = BTreeSet::new();
-        for (id, result) in results {
-            let Some(msg) = self.triage(id, "advertise", round, result, rep) else {
-                continue;
-            };
-            let outcome = match &msg {
-                Message::Advertise(a) if a.from != id => Err(spoofed(a.from, id)),
-                Message::Advertise(a) => server.receive_advertise(a).map_err(protocol),
-                other => Err(DropReason::Protocol(format!(
-                    "unexpected {} message",
-                    other.name()
-                ))),
-            };
-            match outcome {
-                Ok(()) => {
-                    u1.insert(id);
-                }
-                Err(reason) => self.drop_worker(id, "advertise", reason, rep),
+        let u1 = self.accept_phase("advertise", round, results, rep, |id, msg| match msg {
+            Message::Advertise(a) => {
+                sender_is(a.from, id)?;
+                server.receive_advertise(a).map_err(protocol)
             }
-        }
+            other => Err(unexpected(other)),
+        });
         let roster = server.roster().map_err(|e| e.to_string())?;
         let roster = Encoded::of(&Message::Roster(roster));
 
         // Round 1: Roster → ShareKeys.
         let results = self.phase(&u1, Outgoing::All(&roster), &[TAG_SHARE_KEYS, TAG_LEAVE], p);
         drop(roster);
-        for (id, result) in results {
-            let Some(msg) = self.triage(id, "share-keys", round, result, rep) else {
-                continue;
-            };
-            let outcome = match &msg {
-                Message::ShareKeys(m) if m.from != id => Err(spoofed(m.from, id)),
-                Message::ShareKeys(m) => server.receive_share_keys(m).map_err(protocol),
-                other => Err(DropReason::Protocol(format!(
-                    "unexpected {} message",
-                    other.name()
-                ))),
-            };
-            if let Err(reason) = outcome {
-                self.drop_worker(id, "share-keys", reason, rep);
+        self.accept_phase("share-keys", round, results, rep, |id, msg| match msg {
+            Message::ShareKeys(m) => {
+                sender_is(m.from, id)?;
+                server.receive_share_keys(m).map_err(protocol)
             }
-        }
+            other => Err(unexpected(other)),
+        });
         let forwarded = server.forward().map_err(|e| e.to_string())?;
         let u2: BTreeSet<u32> = forwarded.iter().map(|f| f.to).collect();
         let forwarded: BTreeMap<u32, Encoded> = forwarded
@@ -547,44 +520,26 @@ impl Aggregator {
             p,
         );
         drop(forwarded);
-        for (id, result) in results {
-            let Some(msg) = self.triage(id, "masked-input", round, result, rep) else {
-                continue;
-            };
-            let outcome = match &msg {
-                Message::MaskedInput(m) if m.from != id => Err(spoofed(m.from, id)),
-                Message::MaskedInput(m) => server.receive_masked_input(m).map_err(protocol),
-                other => Err(DropReason::Protocol(format!(
-                    "unexpected {} message",
-                    other.name()
-                ))),
-            };
-            if let Err(reason) = outcome {
-                self.drop_worker(id, "masked-input", reason, rep);
+        self.accept_phase("masked-input", round, results, rep, |id, msg| match msg {
+            Message::MaskedInput(m) => {
+                sender_is(m.from, id)?;
+                server.receive_masked_input(m).map_err(protocol)
             }
-        }
+            other => Err(unexpected(other)),
+        });
         let request = server.unmask_request().map_err(|e| e.to_string())?;
         let u3: BTreeSet<u32> = request.survivors.iter().copied().collect();
         let request = Encoded::of(&Message::UnmaskRequest(request));
 
         // Round 3: UnmaskRequest → UnmaskResponse.
         let results = self.phase(&u3, Outgoing::All(&request), &[TAG_UNMASK_RESPONSE], p);
-        for (id, result) in results {
-            let Some(msg) = self.triage(id, "unmask", round, result, rep) else {
-                continue;
-            };
-            let outcome = match &msg {
-                Message::UnmaskResponse(m) if m.from != id => Err(spoofed(m.from, id)),
-                Message::UnmaskResponse(m) => server.receive_unmask_response(m).map_err(protocol),
-                other => Err(DropReason::Protocol(format!(
-                    "unexpected {} message",
-                    other.name()
-                ))),
-            };
-            if let Err(reason) = outcome {
-                self.drop_worker(id, "unmask", reason, rep);
+        self.accept_phase("unmask", round, results, rep, |id, msg| match msg {
+            Message::UnmaskResponse(m) => {
+                sender_is(m.from, id)?;
+                server.receive_unmask_response(m).map_err(protocol)
             }
-        }
+            other => Err(unexpected(other)),
+        });
         let aggregate = server.finish().map_err(|e| e.to_string())?;
         let n = u32::try_from(aggregate.survivors.len()).map_err(|e| e.to_string())?;
         let mean = self
@@ -595,6 +550,32 @@ impl Aggregator {
         params.iter_mut().zip(&mean).for_each(|(g, m)| *g += *m);
         rep.survivors = aggregate.survivors;
         Ok(())
+    }
+
+    /// Hands each answer of a secure-aggregation phase to `accept` (which checks its type and
+    /// sender and feeds the server); drops the workers whose answer is missing, a `Leave`, or
+    /// refused. Returns the workers whose answers were accepted.
+    fn accept_phase(
+        &mut self,
+        phase: &'static str,
+        round: u64,
+        results: PhaseResults,
+        rep: &mut RoundReport,
+        mut accept: impl FnMut(u32, &Message) -> Result<(), DropReason>,
+    ) -> BTreeSet<u32> {
+        let mut accepted = BTreeSet::new();
+        for (id, result) in results {
+            let Some(msg) = self.triage(id, phase, round, result, rep) else {
+                continue;
+            };
+            match accept(id, &msg) {
+                Ok(()) => {
+                    accepted.insert(id);
+                }
+                Err(reason) => self.drop_worker(id, phase, reason, rep),
+            }
+        }
+        accepted
     }
 
     /// Tells every connected worker the round is abandoned.
@@ -612,4 +593,19 @@ impl Aggregator {
             }
         }
     }
+}
+
+/// A secure-aggregation message must name the worker whose connection it came on.
+fn sender_is(claimed: u32, id: u32) -> Result<(), DropReason> {
+    if claimed == id {
+        Ok(())
+    } else {
+        Err(DropReason::Protocol(format!(
+            "message claims to be from worker {claimed} on worker {id}'s connection"
+        )))
+    }
+}
+
+fn unexpected(msg: &Message) -> DropReason {
+    DropReason::Protocol(format!("unexpected {} message", msg.name()))
 }
