@@ -286,16 +286,31 @@ impl LocalTrainer for ShardTrainer {
 
 /// Checks `parameters` (length and finiteness) and builds the classifier they describe.
 fn classifier(hidden: usize, parameters: &[f32]) -> Result<Classifier> {
+    classifier_with(
+        hidden,
+        parameters,
+        "global parameter vector",
+        required_metadata(FEDAVG_MODEL_VERSION),
+    )
+}
+
+/// [`classifier`] with the vector's name for errors and the model's metadata.
+fn classifier_with(
+    hidden: usize,
+    parameters: &[f32],
+    what: &'static str,
+    metadata: BTreeMap<String, String>,
+) -> Result<Classifier> {
     let expected = parameter_count(hidden);
     if parameters.len() != expected {
         return Err(Error::Length {
-            what: "global parameter vector",
+            what,
             expected,
             got: parameters.len(),
         });
     }
     check_finite(parameters)?;
-    Classifier::from_parameters(hidden, parameters, required_metadata(FEDAVG_MODEL_VERSION))
+    Classifier::from_parameters(hidden, parameters, metadata)
         .map_err(|e| Error::InvalidParameter(e.to_string()))
 }
 
@@ -364,19 +379,10 @@ pub fn to_safetensors(
     hidden: usize,
     metadata: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>> {
-    let expected = parameter_count(hidden);
-    if params.len() != expected {
-        return Err(Error::Length {
-            what: "model parameter vector",
-            expected,
-            got: params.len(),
-        });
-    }
-    check_finite(params)?;
     let mut all = required_metadata(FEDAVG_MODEL_VERSION);
     all.extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
-    Classifier::from_parameters(hidden, params, all)
-        .and_then(|c| c.to_safetensors())
+    classifier_with(hidden, params, "model parameter vector", all)?
+        .to_safetensors()
         .map_err(|e| Error::InvalidParameter(e.to_string()))
 }
 

@@ -1,6 +1,6 @@
 //! `qsafe key gen|pub|export|import|info`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use qsafe_core::keys::{PrivateKey, PublicKey, codec};
 use qsafe_core::registry::Kind;
@@ -66,26 +66,9 @@ pub fn generate(out: Out, args: KeyGenArgs) -> Outcome {
     let public = key
         .public_key()
         .map_err(|e| Failure::core("deriving the public key", e))?;
-    let private_pem =
-        codec::private_to_pem(&key).map_err(|e| Failure::core("encoding the private key", e))?;
-    let public_pem =
-        codec::public_to_pem(&public).map_err(|e| Failure::core("encoding the public key", e))?;
     let pub_out = pub_path(&args.output);
     crate::io::refuse_existing(&[&args.output, &pub_out], args.force)?;
-    write_output(
-        &args.output,
-        private_pem.as_bytes(),
-        Content::Text,
-        Sensitivity::Secret,
-        args.force,
-    )?;
-    write_output(
-        &pub_out,
-        public_pem.as_bytes(),
-        Content::Text,
-        Sensitivity::Public,
-        args.force,
-    )?;
+    write_pair(&key, &public, &args.output, &pub_out, args.force)?;
     let mut summary = key_summary(&public)?;
     if out.json {
         set(&mut summary, "schema_version", json!(1));
@@ -105,6 +88,34 @@ pub fn generate(out: Out, args: KeyGenArgs) -> Outcome {
             .unwrap_or_default()
     ));
     Ok(())
+}
+
+/// Writes `key` as PEM to `private` (0600) and `public` (its public key) to `public_path`.
+pub(super) fn write_pair(
+    key: &PrivateKey,
+    public: &PublicKey,
+    private: &Path,
+    public_path: &Path,
+    force: bool,
+) -> Outcome {
+    let private_pem =
+        codec::private_to_pem(key).map_err(|e| Failure::core("encoding the private key", e))?;
+    let public_pem =
+        codec::public_to_pem(public).map_err(|e| Failure::core("encoding the public key", e))?;
+    write_output(
+        private,
+        private_pem.as_bytes(),
+        Content::Text,
+        Sensitivity::Secret,
+        force,
+    )?;
+    write_output(
+        public_path,
+        public_pem.as_bytes(),
+        Content::Text,
+        Sensitivity::Public,
+        force,
+    )
 }
 
 fn seed_failure(alg: &'static qsafe_core::registry::Algorithm, e: qsafe_core::Error) -> Failure {

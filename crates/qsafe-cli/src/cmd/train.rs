@@ -12,7 +12,8 @@ use qsafe_data::Partitioning;
 use qsafe_train::LocalTrainer;
 use qsafe_train::fedavg::{self, LocalConfig, ShardTrainer};
 use qsafe_train::net::{
-    Aggregator, AggregatorConfig, Mode, Outcome as RoundOutcome, RoundReport, Worker, WorkerConfig,
+    Aggregator, AggregatorConfig, Mode, NetError, Outcome as RoundOutcome, RoundReport, Worker,
+    WorkerConfig,
 };
 use serde_json::{Value, json};
 
@@ -338,7 +339,7 @@ pub fn worker(out: Out, args: TrainWorkerArgs) -> Outcome {
         exit_in_round: args.exit_in_round,
     };
     let summary = Worker::connect(args.connect.as_str(), cfg, trainer).map_err(|e| {
-        let code = if e.to_string().contains("handshake") {
+        let code = if matches!(e, NetError::Handshake(_)) {
             exit::CRYPTO
         } else {
             exit::ERROR

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use qsafe_core::keys::{PrivateKey, codec};
+use qsafe_core::keys::PrivateKey;
 use qsafe_core::registry;
 use serde_json::{Value, json};
 
@@ -14,7 +14,7 @@ use super::Out;
 use super::train::mode_name;
 use crate::cli::{TrainDemoArgs, TrainMode, TrainPartition};
 use crate::failure::{Failure, Outcome};
-use crate::io::{Content, Sensitivity, print_json, write_output};
+use crate::io::print_json;
 use crate::progress::Progress;
 
 /// The round in which `--dropout` workers leave (after the key exchange).
@@ -42,25 +42,10 @@ fn demo_failure(what: &str, e: impl std::fmt::Display) -> Failure {
 fn write_key_pair(private: &Path, public: &Path) -> Outcome {
     let key = PrivateKey::generate(&registry::MLDSA65_ED25519_SHA512)
         .map_err(|e| Failure::core("generating a key", e))?;
-    let pem = codec::private_to_pem(&key).map_err(|e| Failure::core("encoding", e))?;
     let public_key = key
         .public_key()
         .map_err(|e| Failure::core("public key", e))?;
-    let pub_pem = codec::public_to_pem(&public_key).map_err(|e| Failure::core("encoding", e))?;
-    write_output(
-        private,
-        pem.as_bytes(),
-        Content::Text,
-        Sensitivity::Secret,
-        true,
-    )?;
-    write_output(
-        public,
-        pub_pem.as_bytes(),
-        Content::Text,
-        Sensitivity::Public,
-        true,
-    )
+    super::key::write_pair(&key, &public_key, private, public, true)
 }
 
 /// One run: returns the round reports and the aggregator's final summary.
@@ -226,9 +211,8 @@ pub fn run(out: Out, args: TrainDemoArgs) -> Outcome {
             "e.g. --workers 4",
         ));
     }
-    if args.workers - args.dropout.min(args.workers) < majority.max(2)
-        || args.dropout >= args.workers
-    {
+    // Secure aggregation's default threshold is a majority (at least 2 for 2+ workers).
+    if args.workers - args.dropout.min(args.workers) < majority {
         return Err(Failure::usage(
             format!(
                 "{} of {} workers leaving leaves fewer than the {majority} secure aggregation needs",

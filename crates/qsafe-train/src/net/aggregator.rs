@@ -15,6 +15,7 @@ use super::{
     AggregatorConfig, DropReason, Dropped, NetError, Outcome, PROTOCOL_VERSION, Rejected,
     RoundReport, RunSummary,
 };
+use crate::fedavg::{self, Aggregation};
 use crate::secagg::{self, Graph, Server};
 use crate::session::SessionConfig;
 
@@ -416,35 +417,28 @@ impl Aggregator {
         let members: BTreeSet<u32> = self.conns.keys().copied().collect();
         let results = self.phase(&members, Outgoing::All(&start), &[TAG_UPDATE, TAG_LEAVE], p);
         drop(start);
-        let mut sum = vec![0f64; p];
-        for (id, result) in results {
-            let Some(msg) = self.triage(id, "update", round, result, rep) else {
-                continue;
-            };
-            let reason = match msg {
-                Message::Update(u) if u.round != round => {
-                    DropReason::Malformed(format!("update for round {} in round {round}", u.round))
+        let mut updates = Vec::with_capacity(results.len());
+        let survivors = self.accept_phase("update", round, results, rep, |_, msg| match msg {
+            Message::Update(u) if u.round != round => Err(DropReason::Malformed(format!(
+                "update for round {} in round {round}",
+                u.round
+            ))),
+            Message::Update(u) if u.update.len() != p => Err(DropReason::Malformed(format!(
+                "update has {} coordinates, the model {p}",
+                u.update.len()
+            ))),
+            Message::Update(u) => match u.update.iter().position(|x| !x.is_finite()) {
+                Some(i) => Err(DropReason::Malformed(format!(
+                    "update coordinate {i} is not finite"
+                ))),
+                None => {
+                    updates.push(u.update);
+                    Ok(())
                 }
-                Message::Update(u) if u.update.len() != p => DropReason::Malformed(format!(
-                    "update has {} coordinates, the model {p}",
-                    u.update.len()
-                )),
-                Message::Update(u) => match u.update.iter().position(|x| !x.is_finite()) {
-                    Some(i) => {
-                        DropReason::Malformed(format!("update coordinate {i} is not finite"))
-                    }
-                    None => {
-                        sum.iter_mut()
-                            .zip(&u.update)
-                            .for_each(|(s, &x)| *s += f64::from(x));
-                        rep.survivors.push(id);
-                        continue;
-                    }
-                },
-                other => unexpected(&other),
-            };
-            self.drop_worker(id, "update", reason, rep);
-        }
+            },
+            other => Err(unexpected(&other)),
+        });
+        rep.survivors = survivors.into_iter().collect();
         let n = rep.survivors.len();
         if n < self.cfg.threshold || n == 0 {
             return Err(format!(
@@ -452,11 +446,11 @@ impl Aggregator {
                 self.cfg.threshold
             ));
         }
-        let n = n as f64;
-        params
-            .iter_mut()
-            .zip(&sum)
-            .for_each(|(g, s)| *g += (s / n) as f32);
+        // The same f64 mean, in ascending id order, as the in-process reference.
+        let mean = Aggregation::Float
+            .mean(&updates)
+            .map_err(|e| e.to_string())?;
+        fedavg::apply(params, &mean).map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -488,9 +482,9 @@ impl Aggregator {
         let u1 = self.accept_phase("advertise", round, results, rep, |id, msg| match msg {
             Message::Advertise(a) => {
                 sender_is(a.from, id)?;
-                server.receive_advertise(a).map_err(protocol)
+                server.receive_advertise(&a).map_err(protocol)
             }
-            other => Err(unexpected(other)),
+            other => Err(unexpected(&other)),
         });
         let roster = server.roster().map_err(|e| e.to_string())?;
         let roster = Encoded::of(&Message::Roster(roster));
@@ -501,9 +495,9 @@ impl Aggregator {
         self.accept_phase("share-keys", round, results, rep, |id, msg| match msg {
             Message::ShareKeys(m) => {
                 sender_is(m.from, id)?;
-                server.receive_share_keys(m).map_err(protocol)
+                server.receive_share_keys(&m).map_err(protocol)
             }
-            other => Err(unexpected(other)),
+            other => Err(unexpected(&other)),
         });
         let forwarded = server.forward().map_err(|e| e.to_string())?;
         let u2: BTreeSet<u32> = forwarded.iter().map(|f| f.to).collect();
@@ -523,9 +517,9 @@ impl Aggregator {
         self.accept_phase("masked-input", round, results, rep, |id, msg| match msg {
             Message::MaskedInput(m) => {
                 sender_is(m.from, id)?;
-                server.receive_masked_input(m).map_err(protocol)
+                server.receive_masked_input(&m).map_err(protocol)
             }
-            other => Err(unexpected(other)),
+            other => Err(unexpected(&other)),
         });
         let request = server.unmask_request().map_err(|e| e.to_string())?;
         let u3: BTreeSet<u32> = request.survivors.iter().copied().collect();
@@ -536,9 +530,9 @@ impl Aggregator {
         self.accept_phase("unmask", round, results, rep, |id, msg| match msg {
             Message::UnmaskResponse(m) => {
                 sender_is(m.from, id)?;
-                server.receive_unmask_response(m).map_err(protocol)
+                server.receive_unmask_response(&m).map_err(protocol)
             }
-            other => Err(unexpected(other)),
+            other => Err(unexpected(&other)),
         });
         let aggregate = server.finish().map_err(|e| e.to_string())?;
         let n = u32::try_from(aggregate.survivors.len()).map_err(|e| e.to_string())?;
@@ -552,23 +546,23 @@ impl Aggregator {
         Ok(())
     }
 
-    /// Hands each answer of a secure-aggregation phase to `accept` (which checks its type and
-    /// sender and feeds the server); drops the workers whose answer is missing, a `Leave`, or
-    /// refused. Returns the workers whose answers were accepted.
+    /// Hands each answer of a phase, in ascending id order, to `accept` (which checks its
+    /// type and contents and takes it); drops the workers whose answer is missing, a `Leave`,
+    /// or refused. Returns the workers whose answers were accepted.
     fn accept_phase(
         &mut self,
         phase: &'static str,
         round: u64,
         results: PhaseResults,
         rep: &mut RoundReport,
-        mut accept: impl FnMut(u32, &Message) -> Result<(), DropReason>,
+        mut accept: impl FnMut(u32, Message) -> Result<(), DropReason>,
     ) -> BTreeSet<u32> {
         let mut accepted = BTreeSet::new();
         for (id, result) in results {
             let Some(msg) = self.triage(id, phase, round, result, rep) else {
                 continue;
             };
-            match accept(id, &msg) {
+            match accept(id, msg) {
                 Ok(()) => {
                     accepted.insert(id);
                 }

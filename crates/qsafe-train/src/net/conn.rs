@@ -312,16 +312,8 @@ impl Connection {
         Ok(())
     }
 
-    /// A plaintext frame: `u32` length, then the payload.
     fn write_plain(&mut self, payload: &[u8]) -> Result<(), DropReason> {
-        let len = u32::try_from(payload.len()).map_err(|_| DropReason::Oversized {
-            len: payload.len() as u64,
-            max: u32::MAX as usize,
-        })?;
-        let mut frame = Vec::with_capacity(PLAIN_HEADER_LEN + payload.len());
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(payload);
-        self.write_raw(&frame)
+        self.write_raw(&plain_frame(payload)?)
     }
 
     fn read_plain(&mut self, deadline: Instant, max: usize) -> Result<Vec<u8>, DropReason> {
@@ -345,13 +337,7 @@ impl Connection {
     /// Frames `payload` (sealing it in protected modes) without sending it.
     fn frame(&mut self, payload: &[u8]) -> Result<Vec<u8>, DropReason> {
         match &mut self.channel {
-            Channel::Plain => {
-                let mut frame = Vec::with_capacity(PLAIN_HEADER_LEN + payload.len());
-                let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-                frame.extend_from_slice(&len.to_be_bytes());
-                frame.extend_from_slice(payload);
-                Ok(frame)
-            }
+            Channel::Plain => plain_frame(payload),
             Channel::Sealed(s) => s.seal(FrameType::Data, payload).map_err(session_reason),
         }
     }
@@ -411,10 +397,7 @@ impl Connection {
     pub(crate) fn send_encoded(&mut self, tag: u8, body: &[u8]) -> Result<(), DropReason> {
         let first_cap = self.max_frame.saturating_sub(MESSAGE_HEADER_LEN);
         let (first, rest) = body.split_at(first_cap.min(body.len()));
-        let mut payload = Vec::with_capacity(MESSAGE_HEADER_LEN + first.len());
-        payload.push(tag);
-        payload.extend_from_slice(&(body.len() as u64).to_be_bytes());
-        payload.extend_from_slice(first);
+        let payload = message_payload(tag, body.len() as u64, first);
         self.write_frame(&payload)?;
         drop(payload);
         for chunk in rest.chunks(self.max_frame.max(1)) {
@@ -523,12 +506,29 @@ impl DangerousConnection<'_> {
 
     /// The first-frame payload of a message: tag, declared body length, then `body`.
     pub fn message_payload(tag: u8, declared_len: u64, body: &[u8]) -> Vec<u8> {
-        let mut p = Vec::with_capacity(MESSAGE_HEADER_LEN + body.len());
-        p.push(tag);
-        p.extend_from_slice(&declared_len.to_be_bytes());
-        p.extend_from_slice(body);
-        p
+        message_payload(tag, declared_len, body)
     }
+}
+
+/// A plaintext frame: `u32` length, then the payload.
+fn plain_frame(payload: &[u8]) -> Result<Vec<u8>, DropReason> {
+    let len = u32::try_from(payload.len()).map_err(|_| DropReason::Oversized {
+        len: payload.len() as u64,
+        max: u32::MAX as usize,
+    })?;
+    let mut frame = Vec::with_capacity(PLAIN_HEADER_LEN + payload.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(payload);
+    Ok(frame)
+}
+
+/// A message's first-frame payload: tag, declared body length, then the first bytes.
+fn message_payload(tag: u8, declared_len: u64, first: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(MESSAGE_HEADER_LEN + first.len());
+    p.push(tag);
+    p.extend_from_slice(&declared_len.to_be_bytes());
+    p.extend_from_slice(first);
+    p
 }
 
 pub(crate) fn session_config(

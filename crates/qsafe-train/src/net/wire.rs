@@ -268,10 +268,7 @@ impl Message {
                 w.0.reserve(16 + 4 * m.masked.len());
                 w.u64(m.round);
                 w.u32(m.from);
-                w.len(m.masked.len());
-                m.masked
-                    .iter()
-                    .for_each(|x| w.0.extend_from_slice(&x.to_le_bytes()));
+                w.u32s(&m.masked);
             }
             Message::UnmaskRequest(m) => {
                 w.u64(m.round);
@@ -491,6 +488,11 @@ impl W {
         }
     }
     fn f32s(&mut self, v: &[f32]) {
+        self.len(v.len());
+        v.iter()
+            .for_each(|x| self.0.extend_from_slice(&x.to_le_bytes()));
+    }
+    fn u32s(&mut self, v: &[u32]) {
         self.len(v.len());
         v.iter()
             .for_each(|x| self.0.extend_from_slice(&x.to_le_bytes()));

@@ -116,13 +116,26 @@ fn leave(conn: &mut Connection, round: u64, reason: String) -> Result<RoundEnd, 
     Ok(RoundEnd::Left)
 }
 
+/// The trainer's update for `start`, checked to have the model's length.
+fn local_update(trainer: &mut impl LocalTrainer, start: &RoundStart) -> Result<Vec<f32>, String> {
+    let update = trainer.local_update(start.round, &start.params)?;
+    if update.len() != start.params.len() {
+        return Err(format!(
+            "the trainer returned {} coordinates for a {}-parameter model",
+            update.len(),
+            start.params.len()
+        ));
+    }
+    Ok(update)
+}
+
 fn plain_round(
     conn: &mut Connection,
     trainer: &mut impl LocalTrainer,
     start: &RoundStart,
 ) -> Result<RoundEnd, NetError> {
-    match trainer.local_update(start.round, &start.params) {
-        Ok(update) if update.len() == start.params.len() => {
+    match local_update(trainer, start) {
+        Ok(update) => {
             send(
                 conn,
                 &Message::Update(Update {
@@ -132,15 +145,6 @@ fn plain_round(
             )?;
             Ok(RoundEnd::Contributed)
         }
-        Ok(update) => leave(
-            conn,
-            start.round,
-            format!(
-                "the trainer returned {} coordinates for a {}-parameter model",
-                update.len(),
-                start.params.len()
-            ),
-        ),
         Err(reason) => leave(conn, start.round, reason),
     }
 }
@@ -203,21 +207,10 @@ fn secure_round(
             msg.name()
         )));
     };
-    let quantised = match trainer.local_update(start.round, &start.params) {
-        Ok(update) if update.len() == p => match quantiser.quantise(&update) {
-            Ok(q) => q,
-            Err(e) => return leave(conn, start.round, e.to_string()),
-        },
-        Ok(update) => {
-            return leave(
-                conn,
-                start.round,
-                format!(
-                    "the trainer returned {} coordinates for a {p}-parameter model",
-                    update.len()
-                ),
-            );
-        }
+    let quantised = match local_update(trainer, start)
+        .and_then(|update| quantiser.quantise(&update).map_err(|e| e.to_string()))
+    {
+        Ok(q) => q,
         Err(reason) => return leave(conn, start.round, reason),
     };
     let masked = client.masked_input(&forwarded, &quantised)?;
